@@ -1,0 +1,50 @@
+"""storycluster: find the same news story told by many outlets.
+
+The public API::
+
+    from storycluster import StoryIndex, ArticleReader
+
+    index = StoryIndex.open("indexes/default", create=True)
+    index.add(ArticleReader().read(["seeds/"]))
+    matches = index.similar("Wagner group air defence for Hezbollah", k=5)
+"""
+
+from .database import Filters
+from .embedding import DEFAULT_MODEL, Embedder
+from .errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    InputError,
+    ModelLoadError,
+    ModelMismatchError,
+    StoryclusterError,
+)
+from .index import AddReport, StoryIndex
+from .paragraphs import split_paragraphs
+from .reading import ArticleReader, FieldMap, ReadProblem, parse_date
+from .records import Article, IndexInfo, Match
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "AddReport",
+    "Article",
+    "ArticleReader",
+    "Embedder",
+    "FieldMap",
+    "Filters",
+    "IndexCorruptError",
+    "IndexInfo",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "InputError",
+    "Match",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "ReadProblem",
+    "StoryIndex",
+    "StoryclusterError",
+    "parse_date",
+    "split_paragraphs",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,210 @@
+"""SQLite storage of articles and paragraphs; row keys are the FAISS ids of their vectors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .records import Article
+from .store import utc_now
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT,
+    text TEXT NOT NULL,
+    source TEXT,
+    url TEXT,
+    published TEXT,
+    extra TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS paragraphs (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    article INTEGER NOT NULL REFERENCES articles(key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS paragraphs_article ON paragraphs(article);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+"""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which articles a query may return."""
+
+    sources: tuple[str, ...] = ()
+    exclude_sources: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.exclude_sources or self.since or self.until)
+
+    def where(self) -> tuple[str, list[str]]:
+        """An SQL condition on the ``articles`` table and its parameters."""
+        clauses, params = ["1"], []
+        if self.sources:
+            clauses.append(f"source IN ({', '.join('?' * len(self.sources))})")
+            params.extend(self.sources)
+        if self.exclude_sources:
+            clauses.append(f"(source IS NULL OR source NOT IN ({', '.join('?' * len(self.exclude_sources))}))")
+            params.extend(self.exclude_sources)
+        if self.since:
+            clauses.append("published >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("published <= ?")
+            params.append(self.until)
+        return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class StoredParagraph:
+    """A paragraph row: its key, the key of its article, its position in the article and its text."""
+
+    key: int
+    article: int
+    position: int
+    text: str
+
+
+class Database:
+    """Typed queries over one generation's SQLite file."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def create_schema(self) -> None:
+        """Create the tables of a new index."""
+        self.connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The stored content hash of each of ``ids`` that exists."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(ids)):
+            rows = self.connection.execute(
+                f"SELECT id, content_hash FROM articles WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update({row["id"]: row["content_hash"] for row in rows})
+        return found
+
+    def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int]]:
+        """Delete articles (and their paragraphs) by id; returns the removed article and paragraph keys."""
+        article_keys: list[int] = []
+        paragraph_keys: list[int] = []
+        for chunk in _chunks(list(ids)):
+            marks = ", ".join("?" * len(chunk))
+            article_keys += [r[0] for r in self.connection.execute(f"SELECT key FROM articles WHERE id IN ({marks})", chunk)]
+            paragraph_keys += [
+                r[0] for r in self.connection.execute(
+                    f"SELECT p.key FROM paragraphs p JOIN articles a ON a.key = p.article WHERE a.id IN ({marks})", chunk
+                )
+            ]
+            self.connection.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+        return article_keys, paragraph_keys
+
+    def insert_article(self, article: Article, paragraphs: Sequence[str]) -> tuple[int, list[int]]:
+        """Insert one article and its paragraphs; returns the article key and the paragraph keys."""
+        cursor = self.connection.execute(
+            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                article.id, article.title, article.text, article.source, article.url, article.published,
+                json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(),
+            ),
+        )
+        article_key = int(cursor.lastrowid or 0)
+        paragraph_keys = []
+        for position, text in enumerate(paragraphs):
+            cursor = self.connection.execute(
+                "INSERT INTO paragraphs (article, position, text) VALUES (?, ?, ?)", (article_key, position, text)
+            )
+            paragraph_keys.append(int(cursor.lastrowid or 0))
+        return article_key, paragraph_keys
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        """Number of rows in ``table`` (``articles`` or ``paragraphs``)."""
+        if table not in ("articles", "paragraphs"):
+            raise ValueError(table)
+        return int(self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def article_key(self, article_id: str) -> int | None:
+        """The row key of an article id, or None."""
+        row = self.connection.execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def articles(self, keys: Iterable[int]) -> dict[int, Article]:
+        """Articles by row key (keys that do not exist are left out)."""
+        found: dict[int, Article] = {}
+        for chunk in _chunks([int(k) for k in keys]):
+            rows = self.connection.execute(
+                f"SELECT * FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update({int(row["key"]): _article(row) for row in rows})
+        return found
+
+    def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
+        """The paragraphs of each article, in order."""
+        found: dict[int, list[StoredParagraph]] = {}
+        for chunk in _chunks([int(k) for k in article_keys]):
+            rows = self.connection.execute(
+                f"SELECT key, article, position, text FROM paragraphs WHERE article IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY article, position",
+                chunk,
+            )
+            for row in rows:
+                found.setdefault(int(row["article"]), []).append(StoredParagraph(*row))
+        return found
+
+    def paragraphs(self, keys: Iterable[int]) -> dict[int, StoredParagraph]:
+        """Paragraphs by row key."""
+        found: dict[int, StoredParagraph] = {}
+        for chunk in _chunks([int(k) for k in keys]):
+            rows = self.connection.execute(
+                f"SELECT key, article, position, text FROM paragraphs WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update({int(row["key"]): StoredParagraph(*row) for row in rows})
+        return found
+
+    def article_keys(self, filters: Filters) -> np.ndarray:
+        """Keys of the articles that pass ``filters``."""
+        where, params = filters.where()
+        rows = self.connection.execute(f"SELECT key FROM articles WHERE {where}", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def paragraph_keys(self, filters: Filters) -> np.ndarray:
+        """Keys of the paragraphs of the articles that pass ``filters``."""
+        where, params = filters.where()
+        rows = self.connection.execute(
+            f"SELECT p.key FROM paragraphs p JOIN articles ON articles.key = p.article WHERE {where}", params
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+
+def _article(row: sqlite3.Row) -> Article:
+    return Article(
+        id=row["id"], text=row["text"], title=row["title"], source=row["source"], url=row["url"],
+        published=row["published"], extra=json.loads(row["extra"]),
+    )
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

@@ -1,0 +1,371 @@
+"""Read articles from text files, directories, JSON lines, CSV and stdin.
+
+Every problem with an input (unknown format, undecodable bytes, broken JSON, missing or mistyped fields,
+empty text) becomes a :class:`ReadProblem` naming the file and line; the other records are still read.
+With ``strict=True`` the first problem raises :class:`~storycluster.errors.InputError` instead.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .errors import InputError
+from .records import Article
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+CSV_SUFFIXES = {".csv", ".tsv"}
+FORMATS = ("text", "jsonl", "csv")
+DEFAULT_MAX_CHARS = 1_000_000
+_TITLE_MAX_WORDS = 25
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Names of the input fields that hold each article attribute (for JSON lines and CSV)."""
+
+    id: str = "id"
+    title: str = "title"
+    text: str = "text"
+    source: str = "source"
+    url: str = "url"
+    published: str = "published"
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """A record or file that could not be read (or was read with a caveat), and why."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class _Problem(Exception):
+    """Internal: a problem with one record or file, turned into a ReadProblem by the reader."""
+
+
+class ArticleReader:
+    """Reads articles from paths; collects problems in :attr:`problems` (or raises when ``strict``).
+
+    Example::
+
+        reader = ArticleReader()
+        articles = list(reader.read(["seeds/"]))
+        for problem in reader.problems:
+            print(problem)
+    """
+
+    def __init__(
+        self,
+        fields: FieldMap = FieldMap(),
+        *,
+        strict: bool = False,
+        encoding: str | None = None,
+        input_format: str | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        if input_format is not None and input_format not in FORMATS:
+            raise InputError(f"unknown input format {input_format!r}; choose one of {', '.join(FORMATS)}")
+        self.fields = fields
+        self.strict = strict
+        self.encoding = encoding
+        self.input_format = input_format
+        self.max_chars = max_chars
+        self.problems: list[ReadProblem] = []
+
+    # -- entry point -------------------------------------------------------------------------------
+
+    def read(self, paths: Iterable[str | Path], stdin: BinaryIO | None = None) -> Iterator[Article]:
+        """Yield the articles of every path; ``"-"`` reads standard input (JSON lines or one text)."""
+        for path in paths:
+            if str(path) == "-":
+                data = (stdin or sys.stdin.buffer).read()
+                yield from self._read_bytes(data, "<stdin>", "stdin", self.input_format or _sniff(data))
+                continue
+            path = Path(path)
+            if path.is_dir():
+                yield from self._read_directory(path)
+            elif path.exists():
+                yield from self._read_file(path, path.stem)
+            else:
+                self._report(str(path), "no such file or directory")
+
+    # -- files ---------------------------------------------------------------------------------------
+
+    def _read_directory(self, root: Path) -> Iterator[Article]:
+        files = sorted(
+            p for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+        if not files:
+            self._report(str(root), "directory holds no files")
+        for path in files:
+            yield from self._read_file(path, path.relative_to(root).with_suffix("").as_posix())
+
+    def _read_file(self, path: Path, text_id: str) -> Iterator[Article]:
+        fmt = self.input_format or _format_of(path)
+        if fmt is None:
+            self._report(
+                str(path),
+                f"unknown format {path.suffix or '(no suffix)'!r}: expected .txt/.md, .jsonl/.json or .csv",
+            )
+            return
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self._report(str(path), f"cannot read: {exc.strerror or exc}")
+            return
+        yield from self._read_bytes(data, str(path), text_id, fmt, delimiter="\t" if path.suffix == ".tsv" else ",")
+
+    def _read_bytes(
+        self, data: bytes, name: str, text_id: str, fmt: str, delimiter: str = ","
+    ) -> Iterator[Article]:
+        if not data.strip():
+            self._report(name, "empty file")
+            return
+        if fmt == "jsonl":
+            yield from self._read_jsonl(data, name)
+            return
+        try:
+            text = self._decode(data)
+        except _Problem as exc:
+            self._report(name, str(exc))
+            return
+        if fmt == "csv":
+            yield from self._read_csv(text, name, delimiter)
+        else:
+            yield from self._guard(name, lambda: _article_from_text(text, text_id, self.max_chars))
+
+    def _read_jsonl(self, data: bytes, name: str) -> Iterator[Article]:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF8)):
+            try:
+                lines: list[bytes | str] = list(self._decode(data).split("\n"))
+            except _Problem as exc:
+                self._report(name, str(exc))
+                return
+        else:
+            lines = list(data.split(b"\n"))
+        if lines and _strip(lines[0]).startswith("["):
+            yield from self._read_json_array(data, name)
+            return
+        for number, raw in enumerate(lines, start=1):
+            location = f"{name}:{number}"
+            yield from self._guard(location, lambda: self._record_from_json_line(raw, location))
+
+    def _read_json_array(self, data: bytes, name: str) -> Iterator[Article]:
+        try:
+            records = json.loads(self._decode(data))
+        except (json.JSONDecodeError, _Problem) as exc:
+            self._report(name, f"broken JSON: {exc}")
+            return
+        if not isinstance(records, list):
+            self._report(name, "expected a JSON array of objects or JSON lines")
+            return
+        for number, record in enumerate(records, start=1):
+            location = f"{name}[{number}]"
+            yield from self._guard(location, lambda: self._record(record, location))
+
+    def _record_from_json_line(self, raw: bytes | str, location: str) -> Article | None:
+        line = raw if isinstance(raw, str) else self._decode(raw)
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _Problem(f"broken JSON line ({exc.msg} at column {exc.colno})") from None
+        return self._record(record, location)
+
+    def _read_csv(self, text: str, name: str, delimiter: str) -> Iterator[Article]:
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        if not reader.fieldnames or self.fields.text not in reader.fieldnames:
+            self._report(name, f"CSV header has no {self.fields.text!r} column (use --text-field to map one)")
+            return
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self._report(f"{name}:{reader.line_num}", f"broken CSV: {exc}")
+                return
+            location = f"{name}:{reader.line_num}"
+            extra_cells = row.pop(None, None)  # type: ignore[call-overload]
+            yield from self._guard(location, lambda: self._record(row, location))
+            if extra_cells:
+                self._report(location, f"{len(extra_cells)} cell(s) beyond the header were ignored", warn=True)
+
+    # -- records -------------------------------------------------------------------------------------
+
+    def _record(self, record: Any, location: str) -> Article:
+        if not isinstance(record, dict):
+            raise _Problem(f"expected a JSON object, got {type(record).__name__}")
+        names = self.fields
+        text = _string_field(record, names.text, location, required=True)
+        assert text is not None
+        text = _clean(text)
+        if not text.strip():
+            raise _Problem("empty text")
+        _check_length(text, self.max_chars)
+        raw_id = record.get(names.id)
+        if raw_id is None or raw_id == "":
+            article_id = "sha-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+            article_id = str(raw_id).strip()
+        else:
+            raise _Problem(f"field {names.id!r} must be a string or an integer, got {type(raw_id).__name__}")
+        published = record.get(names.published)
+        used = {getattr(names, f.name) for f in fields(names)}
+        return Article(
+            id=article_id,
+            text=text,
+            title=_optional(_string_field(record, names.title, location)),
+            source=_optional(_string_field(record, names.source, location)),
+            url=_optional(_string_field(record, names.url, location)),
+            published=self._date(published, location),
+            extra={k: v for k, v in record.items() if k not in used and v not in (None, "")},
+        )
+
+    def _date(self, value: Any, location: str) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            return parse_date(value)
+        except ValueError:
+            self._report(location, f"unreadable date {value!r}; article kept without a date", warn=True)
+            return None
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> str:
+        if data.startswith(codecs.BOM_UTF8):
+            return _clean(data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace"))
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return _clean(data.decode("utf-16", errors="replace"))
+        if self.encoding:
+            try:
+                return _clean(data.decode(self.encoding))
+            except (UnicodeDecodeError, LookupError) as exc:
+                raise _Problem(f"cannot decode as {self.encoding}: {exc}") from None
+        if b"\x00" in data[:8192]:
+            raise _Problem("binary data (NUL bytes), not text")
+        try:
+            return _clean(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _Problem(
+                f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "give --encoding (e.g. latin-1) if that is its encoding"
+            ) from None
+
+    def _guard(self, location: str, make: Any) -> Iterator[Article]:
+        try:
+            article = make()
+        except _Problem as exc:
+            self._report(location, str(exc))
+            return
+        if article is not None:
+            yield article
+
+    def _report(self, location: str, message: str, *, warn: bool = False) -> None:
+        problem = ReadProblem(location, message)
+        if self.strict and not warn:
+            raise InputError(str(problem))
+        self.problems.append(problem)
+
+
+def parse_date(value: Any) -> str:
+    """Normalise a date (ISO 8601, RFC 2822, or a Unix timestamp) to an ISO 8601 string in UTC.
+
+    Dates without a time zone are taken as UTC. Raises ``ValueError`` for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                raise ValueError(value) from None
+    else:
+        raise ValueError(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
+    """One plain-text or Markdown article; the first line is its title where it stands alone."""
+    if not text.strip():
+        raise _Problem("empty text")
+    _check_length(text, max_chars)
+    lines = text.strip().split("\n")
+    first = lines[0].strip().lstrip("#").strip()
+    title = None
+    if len(lines) > 2 and not lines[1].strip() and 0 < len(first.split()) <= _TITLE_MAX_WORDS:
+        title = first
+        text = "\n".join(lines[2:]).strip()
+    return Article(id=article_id, text=text.strip(), title=title)
+
+
+def _string_field(record: dict[str, Any], name: str, location: str, required: bool = False) -> str | None:
+    if name not in record or record[name] is None:
+        if required:
+            raise _Problem(f"missing field {name!r}")
+        return None
+    value = record[name]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _Problem(f"field {name!r} must be a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _optional(value: str | None) -> str | None:
+    value = _clean(value).strip() if value is not None else None
+    return value or None
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _check_length(text: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise _Problem(f"text of {len(text):,} characters is over the limit of {max_chars:,} (--max-chars)")
+
+
+def _strip(line: bytes | str) -> str:
+    return (line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line).strip()
+
+
+def _format_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    return None
+
+
+def _sniff(data: bytes) -> str:
+    head = data.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
+    return "jsonl" if head in (b"{", b"[") else "text"

@@ -1,0 +1,176 @@
+"""The index directory: a manifest naming one generation of files, switched atomically.
+
+Layout of an index directory::
+
+    manifest.json               format version, model, dimension, counts, timestamps, current files
+    g000007.sqlite              articles, paragraphs (and stories) of generation 7
+    g000007.articles.faiss      article vectors, keyed by article row key
+    g000007.paragraphs.faiss    paragraph vectors, keyed by paragraph row key
+    .lock                       held by the one writer
+
+A writer builds generation N+1 beside generation N and publishes it by renaming a new manifest over the
+old one, so a crash or Ctrl-C at any point leaves generation N intact and readable. Files of older
+generations and leftovers of a failed run are removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+_GENERATION_FILE = re.compile(r"^g(\d{6})\.")
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 string in UTC."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.json`` records about an index and the files of its current generation."""
+
+    model: str
+    dimension: int
+    article_vector: str
+    generation: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    created: str = field(default_factory=utc_now)
+    updated: str = field(default_factory=utc_now)
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_json(cls, text: str, where: Path) -> Manifest:
+        """Parse a manifest; raises :class:`IndexCorruptError` if it is not one this version reads."""
+        try:
+            data = json.loads(text)
+            manifest = cls(**data)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise IndexCorruptError(f"{where}: unreadable manifest ({exc})") from None
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"{where}: index format {manifest.format_version}, this storycluster reads format {FORMAT_VERSION}"
+            )
+        return manifest
+
+    def to_json(self) -> str:
+        """The manifest as pretty JSON."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def next(self, counts: dict[str, int]) -> Manifest:
+        """The manifest of the following generation, with its file names and ``counts``."""
+        generation = self.generation + 1
+        stem = f"g{generation:06d}"
+        files = {
+            "database": f"{stem}.sqlite",
+            "articles": f"{stem}.articles.faiss",
+            "paragraphs": f"{stem}.paragraphs.faiss",
+        }
+        return replace(self, generation=generation, files=files, counts=counts, updated=utc_now())
+
+
+class IndexDirectory:
+    """One index directory on disk: reading its manifest, locking it, publishing generations."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def manifest_path(self) -> Path:
+        """Where the manifest lives."""
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        """Whether the directory holds a published index."""
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> Manifest:
+        """The current manifest; raises :class:`IndexNotFoundError` if there is none."""
+        try:
+            text = self.manifest_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise IndexNotFoundError(
+                f"no index at {self.path} (build one with: storycluster index PATH --index {self.path})"
+            ) from None
+        return Manifest.from_json(text, self.manifest_path)
+
+    def file(self, manifest: Manifest, part: str) -> Path:
+        """Path of one part (``database``, ``articles``, ``paragraphs``) of the manifest's generation."""
+        return self.path / manifest.files[part]
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock; a second writer fails at once with :class:`IndexLockedError`."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK, "a+") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexLockedError(f"{self.path} is being written by another process; try again later") from None
+            try:
+                self.remove_leftovers()
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def publish(self, manifest: Manifest) -> None:
+        """Make ``manifest`` current with an atomic rename, then drop generations older than the last."""
+        for part in manifest.files:
+            if not self.file(manifest, part).is_file():
+                raise IndexCorruptError(f"refusing to publish: {manifest.files[part]} is missing")
+        temporary = self.path / f".{MANIFEST}.tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(manifest.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.manifest_path)
+        _fsync_directory(self.path)
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        """Delete temporary files and generation files that are neither current nor the one before.
+
+        The previous generation is kept so that a reader which read the old manifest a moment ago can
+        still open its files.
+        """
+        current = self.read_manifest().generation if self.exists() else 0
+        for entry in self.path.iterdir():
+            match = _GENERATION_FILE.match(entry.name)
+            stale = match is not None and int(match.group(1)) not in (current, current - 1)
+            if stale or entry.name.endswith(".tmp"):
+                entry.unlink(missing_ok=True)
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """Open an index database; read-only connections cannot change the published generation."""
+    if readonly:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("PRAGMA synchronous=FULL")
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
