@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -56,32 +57,10 @@ class Embedder:
 
     @property
     def model(self) -> SentenceTransformer:
-        """The loaded sentence-transformers model."""
+        """The loaded sentence-transformers model (loaded once per process and model name)."""
         if self._model is None:
-            self._model = self._load()
+            self._model = load_model(self.model_name)
         return self._model
-
-    def _load(self) -> SentenceTransformer:
-        location = _resolve(self.model_name)
-        if Path(location).exists():
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
-        log.info("loading model %s", self.model_name)
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        try:
-            return SentenceTransformer(location, device="cpu")
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(
-                f"cannot load model {self.model_name!r}: {str(exc).splitlines()[0]} "
-                "(give a local path, or a hub name with network access)"
-            ) from None
 
     @property
     def dimension(self) -> int:
@@ -115,3 +94,28 @@ class Embedder:
             if progress is not None:
                 progress(len(batch))
         return vectors
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name: str) -> SentenceTransformer:
+    """Load a sentence-transformers model by name or path, offline where it is on disk."""
+    location = _resolve(name)
+    if Path(location).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log.info("loading model %s", name)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(location, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot load model {name!r}: {str(exc).splitlines()[0]} "
+            "(give a local path, or a hub name with network access)"
+        ) from None

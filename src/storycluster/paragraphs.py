@@ -51,11 +51,15 @@ def _fit(paragraph: str, max_words: int) -> list[str]:
 
 
 def _merge_short(pieces: list[str], min_words: int, max_words: int) -> list[str]:
-    """Merge each piece under ``min_words`` into the following piece (the last one into the previous)."""
+    """Merge each piece under ``min_words`` into the following piece (the last one into the previous),
+    unless the merged piece would exceed ``max_words``."""
     merged: list[str] = []
     carry = ""
     for piece in pieces:
-        piece = f"{carry} {piece}".strip() if carry else piece
+        if carry and len(carry.split()) + len(piece.split()) > max_words:
+            merged.append(carry)
+        elif carry:
+            piece = f"{carry} {piece}"
         carry = ""
         if len(piece.split()) < min_words:
             carry = piece

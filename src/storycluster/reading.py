@@ -45,13 +45,14 @@ class FieldMap:
 
 @dataclass(frozen=True)
 class ReadProblem:
-    """A record or file that could not be read (or was read with a caveat), and why."""
+    """A record or file that could not be read (``skipped``) or was read with a caveat, and why."""
 
     location: str
     message: str
+    skipped: bool = True
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.message}"
+        return f"{self.location}: {'skipped: ' if self.skipped else 'warning: '}{self.message}"
 
 
 class _Problem(Exception):
@@ -86,6 +87,11 @@ class ArticleReader:
         self.input_format = input_format
         self.max_chars = max_chars
         self.problems: list[ReadProblem] = []
+
+    @property
+    def skipped(self) -> int:
+        """How many records or files were skipped so far."""
+        return sum(problem.skipped for problem in self.problems)
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -186,7 +192,7 @@ class ArticleReader:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _Problem(f"broken JSON line ({exc.msg} at column {exc.colno})") from None
+            raise _Problem(f"broken JSON line ({exc.msg}: column {exc.colno})") from None
         return self._record(record, location)
 
     def _read_csv(self, text: str, name: str, delimiter: str) -> Iterator[Article]:
@@ -281,9 +287,9 @@ class ArticleReader:
             yield article
 
     def _report(self, location: str, message: str, *, warn: bool = False) -> None:
-        problem = ReadProblem(location, message)
+        problem = ReadProblem(location, message, skipped=not warn)
         if self.strict and not warn:
-            raise InputError(str(problem))
+            raise InputError(f"{location}: {message}")
         self.problems.append(problem)
 
 

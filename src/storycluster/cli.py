@@ -1,0 +1,216 @@
+"""The ``storycluster`` command line: a thin layer over :class:`storycluster.StoryIndex`.
+
+Data goes to stdout (JSON lines, or a table with ``--format table``); progress and logs go to stderr.
+Exit codes: 0 success, 1 other user error, 2 bad usage, 3 unreadable input, 4 no index, 5 damaged
+index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import InputError, StoryclusterError
+from .output import print_records
+from .reading import DEFAULT_MAX_CHARS, FORMATS, ArticleReader, FieldMap
+
+DEFAULT_INDEX = "indexes/default"
+
+log = logging.getLogger("storycluster")
+
+class _Group(click.Group):
+    """Turns library errors into a one-line message on stderr and a meaningful exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoryclusterError as exc:
+            click.echo(f"storycluster: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyError as exc:
+            click.echo(f"storycluster: error: no article with id {exc.args[0]!r} in the index", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("storycluster: interrupted; the index keeps its last committed state", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(0)
+
+def index_option(function: Callable) -> Callable:
+    return click.option(
+        "--index", "-i", "index_dir", envvar="STORYCLUSTER_INDEX", default=DEFAULT_INDEX, show_default=True,
+        type=click.Path(file_okay=False), help="Index directory (env STORYCLUSTER_INDEX).",
+    )(function)
+
+def model_option(function: Callable) -> Callable:
+    return click.option(
+        "--model", "-m", envvar="STORYCLUSTER_MODEL", default=None,
+        help="Sentence-transformers model name or path (env STORYCLUSTER_MODEL); default: the index's own "
+        "model, or all-MiniLM-L6-v2 for a new index.",
+    )(function)
+
+def format_option(function: Callable) -> Callable:
+    return click.option(
+        "--format", "-f", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl",
+        show_default=True, help="JSON lines for programs, a table for people.",
+    )(function)
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", "-v", count=True, help="More logging on stderr (-vv for debug).")
+@click.version_option(package_name="storycluster")
+def main(verbose: int) -> None:
+    """Find the same news story told by many outlets.
+
+    \b
+    Examples:
+      storycluster index seeds/
+      storycluster similar "Wagner group weapons for Hezbollah" -k 3 --format table
+      storycluster similar --id 000_a9ac1080b439bae5 --level paragraph
+      storycluster info
+    """
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="storycluster: %(message)s", stream=sys.stderr,
+    )
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@index_option
+@model_option
+@click.option("--strict", is_flag=True, help="Stop at the first unreadable record instead of skipping it.")
+@click.option("--input-format", type=click.Choice(FORMATS), help="Read every input as this format (default: by suffix; stdin is sniffed).")
+@click.option("--encoding", help="Text encoding of the inputs when not UTF-8 (e.g. latin-1).")
+@click.option("--max-chars", type=int, default=DEFAULT_MAX_CHARS, show_default=True, help="Skip articles longer than this.")
+@click.option("--id-field", default="id", show_default=True, help="Input field holding the article id.")
+@click.option("--title-field", default="title", show_default=True, help="Input field holding the title.")
+@click.option("--text-field", default="text", show_default=True, help="Input field holding the text.")
+@click.option("--source-field", default="source", show_default=True, help="Input field holding the outlet.")
+@click.option("--url-field", default="url", show_default=True, help="Input field holding the URL.")
+@click.option("--published-field", default="published", show_default=True, help="Input field holding the date.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@format_option
+def index(
+    paths: Sequence[str], index_dir: str, model: str | None, strict: bool, input_format: str | None,
+    encoding: str | None, max_chars: int, id_field: str, title_field: str, text_field: str, source_field: str,
+    url_field: str, published_field: str, quiet: bool, output_format: str,
+) -> None:
+    """Add articles from files, directories or stdin ("-") to an index.
+
+    Reads .txt/.md files (one article each; a first line standing alone is the title), JSON lines and
+    CSV with the fields id, title, text, source, url, published. Only new or changed articles are
+    embedded, so running the same command again adds nothing. Unreadable records are reported on stderr
+    with their file and line and skipped (exit code 3), unless --strict stops at the first one.
+
+    \b
+    Examples:
+      storycluster index seeds/
+      storycluster index articles.jsonl --index indexes/news
+      cat feed.jsonl | storycluster index - --text-field body --published-field date
+    """
+    from tqdm import tqdm
+
+    from .index import StoryIndex
+
+    reader = ArticleReader(
+        FieldMap(id_field, title_field, text_field, source_field, url_field, published_field),
+        strict=strict, encoding=encoding, input_format=input_format, max_chars=max_chars,
+    )
+    story_index = StoryIndex.open(index_dir, model=model, create=True)
+    with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
+        report = story_index.add(_reported(reader.read(paths), reader), progress=bar.update)
+    summary = {
+        "index": index_dir, "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+        "skipped": reader.skipped, "paragraphs": report.paragraphs, "seconds": round(report.seconds, 2),
+    }
+    print_records([summary], output_format)
+    if reader.skipped:
+        raise click.exceptions.Exit(InputError.exit_code)
+
+def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
+    """Pass articles through, logging each read problem on stderr as soon as it happens."""
+    seen = 0
+    for article in articles:
+        for problem in reader.problems[seen:]:
+            click.echo(f"storycluster: {problem}", err=True)
+        seen = len(reader.problems)
+        yield article
+    for problem in reader.problems[seen:]:
+        click.echo(f"storycluster: {problem}", err=True)
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--id", "article_id", help="Find reporting related to this stored article (never returned itself).")
+@click.option("--file", "file_path", type=click.Path(dir_okay=False, allow_dash=True), help="Use this file's text as the query ('-' for stdin).")
+@index_option
+@model_option
+@click.option("-k", default=10, show_default=True, type=click.IntRange(min=1), help="Number of results.")
+@click.option("--level", type=click.Choice(["article", "paragraph"]), default="article", show_default=True, help="Return articles or single paragraphs.")
+@click.option("--source", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--exclude-source", multiple=True, help="Not this outlet (repeatable).")
+@click.option("--since", help="Only articles published on or after this date (ISO 8601).")
+@click.option("--until", help="Only articles published on or before this date (ISO 8601).")
+@format_option
+def similar(
+    text: str | None, article_id: str | None, file_path: str | None, index_dir: str, model: str | None, k: int,
+    level: str, source: tuple[str, ...], exclude_source: tuple[str, ...], since: str | None, until: str | None,
+    output_format: str,
+) -> None:
+    """Related reporting for a text, a stored article (--id) or a file (--file).
+
+    Prints one JSON object per hit: id, score, title, source, url, published, and the best-matching
+    paragraph as evidence (paragraph, paragraph_score). TEXT "-" reads the query from stdin.
+
+    \b
+    Examples:
+      storycluster similar "Who is sending air defence systems to Hezbollah?" -k 5
+      storycluster similar --id 000_a9ac1080b439bae5 --exclude-source example.com
+      storycluster similar --file draft.txt --level paragraph --format table
+    """
+    from .index import StoryIndex
+
+    given = [name for name, value in (("TEXT", text), ("--id", article_id), ("--file", file_path)) if value]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of TEXT, --id or --file")
+    story_index = StoryIndex.open(index_dir, model=model)
+    options: dict[str, Any] = dict(k=k, level=level, sources=source, exclude_sources=exclude_source, since=since, until=until)
+    if article_id:
+        matches = story_index.similar_to(article_id, **options)
+    else:
+        query = _read_query(text, file_path)
+        matches = story_index.similar(query, **options)
+    print_records([m.to_dict() for m in matches], output_format, columns=("score", "id", "source", "published", "title", "paragraph"))
+
+def _read_query(text: str | None, file_path: str | None) -> str:
+    if text is not None and text != "-":
+        return text
+    if file_path is None or file_path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(file_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file_path}: cannot read the query file ({exc})") from None
+
+@main.command()
+@index_option
+@format_option
+def info(index_dir: str, output_format: str) -> None:
+    """Show an index's manifest and counts.
+
+    \b
+    Examples:
+      storycluster info
+      storycluster info --index indexes/news --format table
+    """
+    from .index import StoryIndex
+
+    with StoryIndex.open(index_dir) as story_index:
+        print_records([story_index.info().to_dict()], output_format, vertical=True)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

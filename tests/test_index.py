@@ -1,0 +1,202 @@
+"""StoryIndex with the real model and real FAISS: queries, appends, updates, filters, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import SEED_ID
+
+from storycluster import (
+    Article,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    ModelMismatchError,
+    StoryclusterError,
+    StoryIndex,
+)
+from storycluster.store import IndexDirectory
+
+QUAKE = Article(
+    id="quake-1", title="Earthquake strikes Chile", source="wire-a", published="2024-03-01T08:00:00+00:00",
+    text="A magnitude 7.1 earthquake struck northern Chile on Friday, damaging buildings in Antofagasta.\n\n"
+    "Rescue teams searched collapsed houses while the navy ruled out a tsunami along the Pacific coast.",
+)
+QUAKE_2 = Article(
+    id="quake-2", title="Strong quake shakes Antofagasta", source="paper-b", published="2024-03-02T10:00:00+00:00",
+    text="Buildings were damaged in Antofagasta after a strong earthquake of magnitude 7.1 hit northern Chile.\n\n"
+    "Officials said there was no tsunami threat and rescuers were checking collapsed homes.",
+)
+FOOTBALL = Article(
+    id="football-1", title="Late goal wins the derby", source="wire-a", published="2024-05-20T20:00:00+00:00",
+    text="A stoppage-time header gave the home side a 2-1 win in the city derby on Sunday night, "
+    "sending the fans into raptures and lifting the club to third place in the league table.",
+)
+
+
+@pytest.mark.parametrize(
+    "question, evidence",
+    [
+        ("Which anti-aircraft weapon did the Washington Post say Wagner would deliver to Hezbollah?", "Pantsir-S1"),
+        ("What could Tehran hand over to Moscow in return for the help?", "ballistic missiles to Russia"),
+    ],
+)
+def test_paraphrased_question_finds_the_right_paragraph_of_the_seed(seed_index_dir, question, evidence):
+    with StoryIndex.open(seed_index_dir) as index:
+        matches = index.similar(question, level="paragraph", k=3)
+    assert matches[0].id == SEED_ID
+    assert evidence in matches[0].paragraph
+    assert matches[0].score == matches[0].paragraph_score > matches[1].score
+
+
+def test_article_level_match_carries_its_best_paragraph_as_evidence(seed_index_dir):
+    with StoryIndex.open(seed_index_dir) as index:
+        [match] = index.similar("Iran may send ballistic missiles to Russia for the war in Ukraine", k=5)
+        assert match.id == SEED_ID and 0 < match.score <= 1
+        assert "ballistic missiles" in match.paragraph
+        assert match.paragraph == index.paragraphs(SEED_ID)[match.paragraph_index]
+
+
+def test_reindexing_adds_nothing_and_changed_text_replaces_vectors(seed_index_copy):
+    with StoryIndex.open(seed_index_copy) as index:
+        seed = index.get(SEED_ID)
+        assert index.add([seed]).unchanged == 1
+        report = index.add([QUAKE, FOOTBALL])
+        assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
+        changed = Article(id="football-1", text="The derby was postponed because of snow and ice on the pitch.")
+        report = index.add([changed])
+        assert (report.added, report.updated) == (0, 1)
+        assert len(index) == 3 and index.get("football-1").text == changed.text
+        assert index.paragraphs("football-1") == [changed.text]
+        hits = index.similar("stoppage-time header wins the city derby 2-1", k=3, level="paragraph")
+        assert all("stoppage-time" not in m.paragraph for m in hits)
+        info = index.info()
+        assert (info.articles, info.paragraphs) == (3, len(index.paragraphs(SEED_ID)) + 2 + 1)
+
+
+def test_similar_to_never_returns_the_article_itself_and_filters_are_exact(seed_index_copy):
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add([QUAKE, QUAKE_2, FOOTBALL])
+        matches = index.similar_to("quake-1", k=10)
+        assert [m.id for m in matches][0] == "quake-2"
+        assert "quake-1" not in [m.id for m in matches] and len(matches) == 3
+        assert [m.id for m in index.similar_to("quake-1", k=10, sources=["wire-a"])] == ["football-1"]
+        assert {m.id for m in index.similar_to("quake-1", k=10, exclude_sources=["wire-a"])} == {"quake-2", SEED_ID}
+        assert [m.id for m in index.similar("earthquake", since="2024-03-02", until="2024-05-19")] == ["quake-2"]
+        assert [m.id for m in index.similar("earthquake", until="2024-03-01")] == ["quake-1"]
+        paragraph_hits = index.similar_to("quake-1", level="paragraph", k=2)
+        assert {m.id for m in paragraph_hits} == {"quake-2"}
+        with pytest.raises(StoryclusterError, match="unreadable date"):
+            index.similar("earthquake", since="last tuesday")
+        with pytest.raises(KeyError):
+            index.similar_to("no-such-id")
+
+
+def test_model_mismatch_is_a_clear_error(seed_index_dir):
+    with pytest.raises(ModelMismatchError, match="was built with model 'sentence-transformers/all-MiniLM-L6-v2'"):
+        StoryIndex.open(seed_index_dir, model="sentence-transformers/all-mpnet-base-v2")
+    StoryIndex.open(seed_index_dir, model="all-MiniLM-L6-v2").close()  # an alias of the same model
+
+
+def test_missing_index_and_corrupt_manifest(tmp_path, seed_index_copy):
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        StoryIndex.open(tmp_path / "nothing")
+    (seed_index_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="unreadable manifest"):
+        StoryIndex.open(seed_index_copy)
+
+
+def test_vectors_and_rows_out_of_step_are_refused(seed_index_copy):
+    manifest = json.loads((seed_index_copy / "manifest.json").read_text())
+    previous = f"g{manifest['generation'] - 1:06d}.paragraphs.faiss"
+    shutil.copyfile(seed_index_copy / previous, seed_index_copy / manifest["files"]["paragraphs"])
+    with pytest.raises(IndexCorruptError, match="out of step"):
+        StoryIndex.open(seed_index_copy)
+
+
+def test_a_second_writer_is_refused(seed_index_copy):
+    with IndexDirectory(seed_index_copy).writing():
+        with StoryIndex.open(seed_index_copy) as index, pytest.raises(IndexLockedError, match="another process"):
+            index.add([QUAKE])
+
+
+def test_a_failed_append_leaves_the_previous_index_intact(seed_index_copy, monkeypatch):
+    from storycluster.vectors import VectorSet
+
+    before = sorted(os.listdir(seed_index_copy))
+    original = VectorSet.save
+    saves = []
+
+    def failing_save(self, path):
+        saves.append(path)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        original(self, path)
+
+    monkeypatch.setattr(VectorSet, "save", failing_save)
+    with StoryIndex.open(seed_index_copy) as index:
+        with pytest.raises(OSError, match="No space left"):
+            index.add([QUAKE])
+        assert len(index) == 1 and "quake-1" not in index
+    assert sorted(os.listdir(seed_index_copy)) == before
+    monkeypatch.setattr(VectorSet, "save", original)
+    with StoryIndex.open(seed_index_copy) as index:
+        assert index.add([QUAKE]).added == 1 and "quake-1" in index
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from storycluster import Article, StoryIndex
+    import storycluster.store as store
+    import storycluster.vectors as vectors
+
+    point = sys.argv[2]
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "after-vectors":
+        original_save = vectors.VectorSet.save
+        def save(self, path):
+            original_save(self, path)
+            if path.name.endswith("paragraphs.faiss"):
+                die()
+        vectors.VectorSet.save = save
+    elif point == "before-manifest-switch":
+        real_replace = os.replace
+        def replace(src, dst):
+            if str(dst).endswith("manifest.json"):
+                die()
+            real_replace(src, dst)
+        store.os.replace = replace
+    elif point == "after-manifest-switch":
+        original_publish = store.IndexDirectory.publish
+        def publish(self, manifest):
+            original_publish(self, manifest)
+            die()
+        store.IndexDirectory.publish = publish
+    index = StoryIndex.open(sys.argv[1])
+    index.add([Article(id="killed", text="An article whose append is killed part of the way through.")])
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["after-vectors", "before-manifest-switch", "after-manifest-switch"])
+def test_a_writer_killed_mid_append_leaves_a_readable_index(seed_index_copy, point):
+    process = subprocess.run([sys.executable, "-c", KILLER, str(seed_index_copy), point], capture_output=True)
+    assert process.returncode == -9, process.stderr.decode()
+    with StoryIndex.open(seed_index_copy) as index:
+        committed = point == "after-manifest-switch"
+        assert ("killed" in index) is committed and len(index) == 1 + committed
+        assert index.similar_to(SEED_ID, k=5) == ([] if not committed else index.similar_to(SEED_ID, k=5))
+        report = index.add([Article(id="killed", text="An article whose append is killed part of the way through.")])
+        assert report.added == (0 if committed else 1)
+        assert len(index) == 2
+    generations = {name.split(".")[0] for name in os.listdir(seed_index_copy) if name.startswith("g")}
+    assert len(generations) == 2  # the current generation and the one before, no leftovers
