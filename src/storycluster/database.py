@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS articles (
     published TEXT,
     extra TEXT NOT NULL DEFAULT '{}',
     content_hash TEXT NOT NULL,
-    added TEXT NOT NULL
+    added TEXT NOT NULL,
+    terms BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS paragraphs (
     key INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,6 +35,21 @@ CREATE TABLE IF NOT EXISTS paragraphs (
 CREATE INDEX IF NOT EXISTS paragraphs_article ON paragraphs(article);
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY,
+    headline TEXT,
+    keywords TEXT NOT NULL DEFAULT '[]',
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS story_members (
+    article INTEGER PRIMARY KEY REFERENCES articles(key) ON DELETE CASCADE,
+    story TEXT NOT NULL REFERENCES stories(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS story_members_story ON story_members(story);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -103,29 +119,35 @@ class Database:
             found.update({row["id"]: row["content_hash"] for row in rows})
         return found
 
-    def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int]]:
-        """Delete articles (and their paragraphs) by id; returns the removed article and paragraph keys."""
+    def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
+        """Delete articles (and their paragraphs) by id.
+
+        Returns the removed article keys, paragraph keys and packed term counts.
+        """
         article_keys: list[int] = []
         paragraph_keys: list[int] = []
+        terms: list[bytes] = []
         for chunk in _chunks(list(ids)):
             marks = ", ".join("?" * len(chunk))
-            article_keys += [r[0] for r in self.connection.execute(f"SELECT key FROM articles WHERE id IN ({marks})", chunk)]
+            for key, blob in self.connection.execute(f"SELECT key, terms FROM articles WHERE id IN ({marks})", chunk):
+                article_keys.append(key)
+                terms.append(blob)
             paragraph_keys += [
                 r[0] for r in self.connection.execute(
                     f"SELECT p.key FROM paragraphs p JOIN articles a ON a.key = p.article WHERE a.id IN ({marks})", chunk
                 )
             ]
             self.connection.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
-        return article_keys, paragraph_keys
+        return article_keys, paragraph_keys, terms
 
-    def insert_article(self, article: Article, paragraphs: Sequence[str]) -> tuple[int, list[int]]:
-        """Insert one article and its paragraphs; returns the article key and the paragraph keys."""
+    def insert_article(self, article: Article, paragraphs: Sequence[str], terms: bytes) -> tuple[int, list[int]]:
+        """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys."""
         cursor = self.connection.execute(
-            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 article.id, article.title, article.text, article.source, article.url, article.published,
-                json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(),
+                json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(), terms,
             ),
         )
         article_key = int(cursor.lastrowid or 0)
@@ -138,6 +160,62 @@ class Database:
         return article_key, paragraph_keys
 
     # -- reading -----------------------------------------------------------------------------------
+
+    # -- stories -----------------------------------------------------------------------------------
+
+    def replace_stories(self, stories: Sequence[tuple[str, str | None, Sequence[str], Sequence[int]]]) -> None:
+        """Store a new grouping: ``(story id, headline, keywords, member article keys)`` per story."""
+        self.connection.execute("DELETE FROM story_members")
+        self.connection.execute("DELETE FROM stories")
+        now = utc_now()
+        for story_id, headline, keywords, members in stories:
+            self.connection.execute(
+                "INSERT INTO stories (id, headline, keywords, updated) VALUES (?, ?, ?, ?)",
+                (story_id, headline, json.dumps(list(keywords), ensure_ascii=False), now),
+            )
+            self.connection.executemany(
+                "INSERT INTO story_members (article, story) VALUES (?, ?)", [(int(k), story_id) for k in members]
+            )
+
+    def memberships(self) -> dict[int, str]:
+        """The story of every clustered article, by article key."""
+        return {int(a): s for a, s in self.connection.execute("SELECT article, story FROM story_members")}
+
+    def stories_of(self, article_keys: Iterable[int]) -> dict[int, str]:
+        """The story of each of ``article_keys`` that belongs to one."""
+        found: dict[int, str] = {}
+        for chunk in _chunks([int(k) for k in article_keys]):
+            rows = self.connection.execute(
+                f"SELECT article, story FROM story_members WHERE article IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update({int(a): s for a, s in rows})
+        return found
+
+    def story_rows(self) -> list[sqlite3.Row]:
+        """Every stored story with its headline and keywords."""
+        return list(self.connection.execute("SELECT id, headline, keywords FROM stories ORDER BY id"))
+
+    def next_story_number(self, reserve: int) -> int:
+        """The first of ``reserve`` new story numbers, never handed out before in this index."""
+        row = self.connection.execute("SELECT value FROM meta WHERE key = 'next_story'").fetchone()
+        first = int(row[0]) if row else 1
+        self.connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_story', ?)", (str(first + reserve),)
+        )
+        return first
+
+    def story_counts(self) -> dict[str, int]:
+        """How many stories there are and how many articles belong to one."""
+        stories = self.connection.execute("SELECT COUNT(DISTINCT story), COUNT(*) FROM story_members").fetchone()
+        return {"stories": int(stories[0]), "clustered": int(stories[1])}
+
+    def all_keys(self) -> list[int]:
+        """Every article key, in key order."""
+        return [int(r[0]) for r in self.connection.execute("SELECT key FROM articles ORDER BY key")]
+
+    def paragraph_owners(self) -> dict[int, int]:
+        """The article key of every paragraph key."""
+        return {int(p): int(a) for p, a in self.connection.execute("SELECT key, article FROM paragraphs")}
 
     def count(self, table: str) -> int:
         """Number of rows in ``table`` (``articles`` or ``paragraphs``)."""
@@ -159,6 +237,16 @@ class Database:
             )
             found.update({int(row["key"]): _article(row) for row in rows})
         return found
+
+    def terms(self, keys: Sequence[int]) -> list[bytes]:
+        """Packed term counts of the articles with ``keys``, in the same order."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(k) for k in keys]):
+            rows = self.connection.execute(
+                f"SELECT key, terms FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update({int(key): blob for key, blob in rows})
+        return [found[int(key)] for key in keys]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""

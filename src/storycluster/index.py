@@ -1,29 +1,31 @@
-"""``StoryIndex``: the public API over one index directory (add articles, query related reporting)."""
+"""``StoryIndex``: the public API over one index directory (add articles, query related reporting, stories)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from .database import Database, Filters, StoredParagraph
+from .database import Filters, StoredParagraph
 from .embedding import Embedder, canonical_model_name
-from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError, StoryclusterError
+from .errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
+from .lexical import count_terms, document_frequencies, lexical_text, pack, unpack
 from .paragraphs import split_paragraphs
 from .reading import parse_date
-from .records import Article, IndexInfo, Match
-from .store import IndexDirectory, Manifest, connect
-from .vectors import VectorSet
+from .records import Article, IndexInfo, Match, Story, StoryCoverage
+from .snapshot import Snapshot
+from .store import IndexDirectory
 
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "paragraph-mean"
 COMMIT_EVERY = 1000
+DENSE_WEIGHT = 0.5
+RERANK_CANDIDATES = 100
 
 
 def embedding_texts(title: str | None, paragraphs: Sequence[str]) -> list[str]:
@@ -54,28 +56,6 @@ class AddReport:
     seconds: float
 
 
-class _Snapshot:
-    """One published generation opened for reading: its manifest, database and vector sets."""
-
-    def __init__(self, directory: IndexDirectory, manifest: Manifest, *, readonly: bool = True) -> None:
-        self.manifest = manifest
-        files = [directory.file(manifest, part) for part in ("database", "articles", "paragraphs")]
-        missing = [f.name for f in files if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(", ".join(missing))
-        self.db = Database(connect(files[0], readonly=readonly))
-        self.articles = VectorSet.load(files[1])
-        self.paragraphs = VectorSet.load(files[2])
-        if len(self.paragraphs) != self.db.count("paragraphs") or len(self.articles) != self.db.count("articles"):
-            self.db.close()
-            raise IndexCorruptError(
-                f"{directory.path}: generation {manifest.generation} has vectors and rows out of step"
-            )
-
-    def close(self) -> None:
-        self.db.close()
-
-
 class StoryIndex:
     """An index of news articles and their paragraphs: vectors in FAISS, text and metadata in SQLite.
 
@@ -89,7 +69,7 @@ class StoryIndex:
             print(match.score, match.title, match.paragraph)
     """
 
-    def __init__(self, directory: IndexDirectory, embedder: Embedder, snapshot: _Snapshot) -> None:
+    def __init__(self, directory: IndexDirectory, embedder: Embedder, snapshot: Snapshot) -> None:
         self.directory = directory
         self.embedder = embedder
         self._snapshot = snapshot
@@ -109,32 +89,17 @@ class StoryIndex:
                 raise IndexNotFoundError(
                     f"no index at {directory.path} (build one with: storycluster index PATH --index {directory.path})"
                 )
-            cls._create(directory, Embedder(model))
+            embedder = Embedder(model)
+            with directory.writing():
+                if not directory.exists():  # another process may have created it while we waited
+                    Snapshot.create(directory, embedder.model_name, embedder.dimension, ARTICLE_VECTOR)
         manifest = directory.read_manifest()
         if model is not None and canonical_model_name(model) != manifest.model:
             raise ModelMismatchError(
                 f"{directory.path} was built with model {manifest.model!r}, not {canonical_model_name(model)!r}; "
                 "query it with its own model or build a new index"
             )
-        return cls(directory, Embedder(manifest.model), _open_snapshot(directory))
-
-    @staticmethod
-    def _create(directory: IndexDirectory, embedder: Embedder) -> None:
-        with directory.writing():
-            if directory.exists():  # another process created it while we waited
-                return
-            empty = Manifest(model=embedder.model_name, dimension=embedder.dimension, article_vector=ARTICLE_VECTOR)
-            manifest = empty.next({"articles": 0, "paragraphs": 0})
-            try:
-                db = Database(connect(directory.file(manifest, "database"), readonly=False))
-                db.create_schema()
-                db.connection.commit()
-                db.close()
-                VectorSet.empty(empty.dimension).save(directory.file(manifest, "articles"))
-                VectorSet.empty(empty.dimension).save(directory.file(manifest, "paragraphs"))
-                directory.publish(manifest)
-            finally:
-                directory.remove_leftovers()
+        return cls(directory, Embedder(manifest.model), Snapshot.open(directory))
 
     def close(self) -> None:
         """Release the open files."""
@@ -150,16 +115,14 @@ class StoryIndex:
         """Switch to the newest published generation if a writer published one; True if it changed."""
         if self.directory.read_manifest().generation == self._snapshot.manifest.generation:
             return False
-        old, self._snapshot = self._snapshot, _open_snapshot(self.directory)
-        old.close()
+        self._reopen()
         return True
 
-    # -- reading -------------------------------------------------------------------------------------
+    def _reopen(self) -> None:
+        old, self._snapshot = self._snapshot, Snapshot.open(self.directory)
+        old.close()
 
-    @property
-    def manifest(self) -> Manifest:
-        """The manifest of the generation this index object reads."""
-        return self._snapshot.manifest
+    # -- reading -------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self._snapshot.articles)
@@ -191,7 +154,7 @@ class StoryIndex:
 
     def info(self) -> IndexInfo:
         """The manifest and live counts."""
-        m = self.manifest
+        m = self._snapshot.manifest
         return IndexInfo(
             path=str(self.directory.path), format_version=m.format_version, model=m.model, dimension=m.dimension,
             article_vector=m.article_vector, generation=m.generation, articles=len(self._snapshot.articles),
@@ -212,13 +175,19 @@ class StoryIndex:
         since: str | None = None,
         until: str | None = None,
     ) -> list[Match]:
-        """Articles (or paragraphs, with ``level="paragraph"``) that report what ``text`` reports."""
+        """Articles (or paragraphs, with ``level="paragraph"``) that report what ``text`` reports.
+
+        Article scores mix the cosine of the article vectors with the TF-IDF cosine of their words
+        (names, places and numbers tell one event from another of the same kind); ``paragraph_score`` is
+        the cosine of the best-matching paragraph, shown as evidence.
+        """
         if not text.strip():
             raise StoryclusterError("the query text is empty")
         paragraphs = split_paragraphs(text, max_words=self.embedder.max_words) or [text]
         vectors = self.embedder.encode(paragraphs)
         filters = _filters(sources, exclude_sources, since, until)
-        return self._search(vectors, k=k, level=level, filters=filters, exclude=None)
+        terms = count_terms([lexical_text(None, text)])
+        return self._search(vectors, terms, k=k, level=level, filters=filters, exclude=None)
 
     def similar_to(
         self,
@@ -231,22 +200,18 @@ class StoryIndex:
         since: str | None = None,
         until: str | None = None,
     ) -> list[Match]:
-        """Other articles (or their paragraphs) that report what the stored article ``article_id`` reports."""
+        """Other articles (or their paragraphs) that report what the stored article ``article_id`` reports.
+
+        Each match's ``same_story`` tells whether it belongs to the same stored story as ``article_id``.
+        """
         key = self._key(article_id)
         own = self._snapshot.db.paragraphs_of([key]).get(key, [])
         vectors = self._snapshot.paragraphs.vectors(p.key for p in own)
         filters = _filters(sources, exclude_sources, since, until)
-        return self._search(vectors, k=k, level=level, filters=filters, exclude=(key, own))
+        terms = unpack(self._snapshot.db.terms([key]))
+        return self._search(vectors, terms, k=k, level=level, filters=filters, exclude=(key, own))
 
-    def _search(
-        self,
-        query_paragraphs: np.ndarray,
-        *,
-        k: int,
-        level: Level,
-        filters: Filters,
-        exclude: tuple[int, list[StoredParagraph]] | None,
-    ) -> list[Match]:
+    def _search(self, query_paragraphs, query_terms, *, k: int, level: Level, filters: Filters, exclude) -> list[Match]:
         if k < 1:
             raise StoryclusterError("k must be at least 1")
         if level not in ("article", "paragraph"):
@@ -255,37 +220,58 @@ class StoryIndex:
         if level == "article":
             deny = np.array([exclude[0]], dtype=np.int64) if exclude else None
             allow = db.article_keys(filters) if filters else None
-            scores, keys = self._snapshot.articles.search(article_vector(query_paragraphs), k, allow=allow, deny=deny)
-            hits = [(int(key), float(score)) for key, score in zip(keys[0], scores[0]) if key >= 0]
-            return self._article_matches(hits, query_paragraphs)
-        deny = np.array([p.key for p in exclude[1]], dtype=np.int64) if exclude else None
-        allow = db.paragraph_keys(filters) if filters else None
-        scores, keys = self._snapshot.paragraphs.search(query_paragraphs, k, allow=allow, deny=deny)
-        best: dict[int, float] = {}
-        for key, score in zip(keys.ravel(), scores.ravel()):
-            if key >= 0 and score > best.get(int(key), -np.inf):
-                best[int(key)] = float(score)
-        top = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return self._paragraph_matches(top)
+            hits = self._rank_articles(query_paragraphs, query_terms, k, allow, deny)
+            matches = self._article_matches(hits, query_paragraphs)
+        else:
+            deny = np.array([p.key for p in exclude[1]], dtype=np.int64) if exclude else None
+            allow = db.paragraph_keys(filters) if filters else None
+            scores, keys = self._snapshot.paragraphs.search(query_paragraphs, k, allow=allow, deny=deny)
+            best: dict[int, float] = {}
+            for key, score in zip(keys.ravel(), scores.ravel()):
+                if key >= 0 and score > best.get(int(key), -np.inf):
+                    best[int(key)] = float(score)
+            matches = self._paragraph_matches(sorted(best.items(), key=lambda item: -item[1])[:k])
+        if exclude is None:
+            return matches
+        own_story = db.stories_of([exclude[0]]).get(exclude[0])
+        return [m.with_story(m.story, same_story=own_story is not None and m.story == own_story) for m in matches]
+
+    def _rank_articles(self, query_paragraphs, query_terms, k, allow, deny) -> list[tuple[int, float]]:
+        """Dense candidates from FAISS, re-ranked by the mix of dense and TF-IDF cosine."""
+        snapshot = self._snapshot
+        dense, keys = snapshot.articles.search(
+            article_vector(query_paragraphs), max(k, RERANK_CANDIDATES), allow=allow, deny=deny
+        )
+        found = keys[0] >= 0
+        keys, dense = keys[0][found], dense[0][found]
+        if not len(keys):
+            return []
+        weights = snapshot.term_weights()
+        lexical = (weights.weigh(unpack(snapshot.db.terms(keys))) @ weights.weigh(query_terms).T).toarray().ravel()
+        scores = DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(keys[i]), float(scores[i])) for i in order]
 
     def _article_matches(self, hits: list[tuple[int, float]], query_paragraphs: np.ndarray) -> list[Match]:
         db = self._snapshot.db
-        articles = db.articles(key for key, _ in hits)
-        paragraphs = db.paragraphs_of(key for key, _ in hits)
+        keys = [key for key, _ in hits]
+        articles, paragraphs, stories = db.articles(keys), db.paragraphs_of(keys), db.stories_of(keys)
         matches = []
         for key, score in hits:
             own = paragraphs.get(key, [])
             evidence = self._snapshot.paragraphs.vectors(p.key for p in own) @ query_paragraphs.T
             row = int(np.argmax(evidence.max(axis=1)))
-            matches.append(_match(articles[key], score, own[row], float(evidence[row].max())))
+            matches.append(_match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key)))
         return matches
 
     def _paragraph_matches(self, hits: list[tuple[int, float]]) -> list[Match]:
         db = self._snapshot.db
         paragraphs = db.paragraphs(key for key, _ in hits)
-        articles = db.articles(p.article for p in paragraphs.values())
+        owners = [paragraphs[key].article for key, _ in hits]
+        articles, stories = db.articles(owners), db.stories_of(owners)
         return [
-            _match(articles[paragraphs[key].article], score, paragraphs[key], score) for key, score in hits
+            _match(articles[owner], score, paragraphs[key], score, stories.get(owner))
+            for (key, score), owner in zip(hits, owners)
         ]
 
     def _key(self, article_id: str) -> int:
@@ -328,55 +314,65 @@ class StoryIndex:
             [text for article, ps in zip(todo, split) for text in embedding_texts(article.title, ps)],
             progress=progress,
         )
-        self._publish_next(todo, split, vectors)
+        terms = count_terms([lexical_text(a.title, a.text) for a in todo])
+        snapshot = self._snapshot
+        try:
+            with snapshot.next_generation(vectors_changed=True) as db:
+                removed_articles, removed_paragraphs, removed_terms = db.delete_articles([a.id for a in todo])
+                snapshot.articles.remove(removed_articles)
+                snapshot.paragraphs.remove(removed_paragraphs)
+                snapshot.df = snapshot.df - document_frequencies(unpack(removed_terms)) + document_frequencies(terms)
+                start = 0
+                for row, (article, paragraphs) in enumerate(zip(todo, split)):
+                    article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
+                    own = vectors[start:start + len(paragraphs)]
+                    start += len(paragraphs)
+                    snapshot.paragraphs.add(np.array(paragraph_keys), own)
+                    snapshot.articles.add(np.array([article_key]), article_vector(own)[None, :])
+        finally:
+            self._reopen()
         updated = sum(a.id in stored for a in todo)
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), len(vectors)])
 
-    def _publish_next(self, articles: list[Article], split: list[list[str]], vectors: np.ndarray) -> None:
-        snapshot, directory = self._snapshot, self.directory
-        manifest = snapshot.manifest.next({})
-        database = directory.file(manifest, "database")
-        try:
-            shutil.copyfile(directory.file(snapshot.manifest, "database"), database)
-            db = Database(connect(database, readonly=False))
-            removed_articles, removed_paragraphs = db.delete_articles([a.id for a in articles])
-            snapshot.articles.remove(removed_articles)
-            snapshot.paragraphs.remove(removed_paragraphs)
-            start = 0
-            for article, paragraphs in zip(articles, split):
-                article_key, paragraph_keys = db.insert_article(article, paragraphs)
-                own = vectors[start:start + len(paragraphs)]
-                start += len(paragraphs)
-                snapshot.paragraphs.add(np.array(paragraph_keys), own)
-                snapshot.articles.add(np.array([article_key]), article_vector(own)[None, :])
-            db.connection.commit()
-            counts = {"articles": db.count("articles"), "paragraphs": db.count("paragraphs")}
-            db.close()
-            snapshot.articles.save(directory.file(manifest, "articles"))
-            snapshot.paragraphs.save(directory.file(manifest, "paragraphs"))
-            directory.publish(replace(manifest, counts=counts))
-        except BaseException:
-            directory.remove_leftovers()
-            raise
-        finally:
+    # -- stories -------------------------------------------------------------------------------------
+
+    def cluster(self) -> list[Story]:
+        """Group every article into stories, store the grouping, and return the stories.
+
+        Story ids stay the same where a story's membership carries over from the stored grouping.
+        """
+        from .stories import assign_ids, cluster_snapshot
+
+        with self.directory.writing():
             self._reopen()
+            snapshot = self._snapshot
+            try:
+                with snapshot.next_generation(vectors_changed=False) as db:
+                    groups = cluster_snapshot(snapshot)
+                    db.replace_stories(assign_ids(groups, db))
+            finally:
+                self._reopen()
+        return self.stories()
 
-    def _reopen(self) -> None:
-        old, self._snapshot = self._snapshot, _open_snapshot(self.directory)
-        old.close()
+    def stories(
+        self, *, min_size: int = 1, since: str | None = None, until: str | None = None
+    ) -> list[Story]:
+        """The stored stories, largest first; ``since``/``until`` keep stories active in that window."""
+        from .stories import load_stories
 
+        window = _filters((), (), since, until)
+        return load_stories(self._snapshot, min_size=min_size, since=window.since, until=window.until)
 
-def _open_snapshot(directory: IndexDirectory, attempts: int = 5) -> _Snapshot:
-    """Open the current generation, retrying if a writer replaced it between manifest and files."""
-    for attempt in range(attempts):
-        manifest = directory.read_manifest()
-        try:
-            return _Snapshot(directory, manifest)
-        except FileNotFoundError as exc:
-            if attempt == attempts - 1:
-                raise IndexCorruptError(f"{directory.path}: manifest names missing files ({exc})") from None
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    def story(self, story_id: str) -> StoryCoverage:
+        """One story's coverage: its articles and, for each, the paragraphs other outlets do not report."""
+        from .stories import story_coverage
+
+        return story_coverage(self._snapshot, story_id)
+
+    def story_of(self, article_id: str) -> str | None:
+        """The id of the stored story an article belongs to (None before the first clustering)."""
+        key = self._key(article_id)
+        return self._snapshot.db.stories_of([key]).get(key)
 
 
 def _filters(sources: Sequence[str], exclude: Sequence[str], since: str | None, until: str | None) -> Filters:
@@ -391,11 +387,11 @@ def _filters(sources: Sequence[str], exclude: Sequence[str], since: str | None, 
         raise StoryclusterError(f"unreadable date {exc.args[0]!r} (use ISO 8601, e.g. 2024-05-31)") from None
 
 
-def _match(article: Article, score: float, paragraph: StoredParagraph, paragraph_score: float) -> Match:
+def _match(article: Article, score: float, paragraph: StoredParagraph, paragraph_score: float, story: str | None) -> Match:
     return Match(
         id=article.id, score=round(score, 4), title=article.title, source=article.source, url=article.url,
         published=article.published, paragraph=paragraph.text, paragraph_score=round(paragraph_score, 4),
-        paragraph_index=paragraph.position,
+        paragraph_index=paragraph.position, story=story,
     )
 
 

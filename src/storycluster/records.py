@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -46,10 +46,65 @@ class Match:
     paragraph_score: float
     paragraph_index: int
     story: str | None = None
+    same_story: bool | None = None
+
+    def with_story(self, story: str | None, *, same_story: bool | None) -> Match:
+        """This match with its story and whether it shares the query article's story."""
+        return replace(self, story=story, same_story=same_story)
 
     def to_dict(self) -> dict[str, Any]:
         """The match as a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story: the articles that report the same event, from however many outlets."""
+
+    story: str
+    size: int
+    sources: list[str]
+    headline: str | None
+    keywords: list[str]
+    first_published: str | None
+    last_published: str | None
+    articles: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The story as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Distinct:
+    """A paragraph of one article and how little the other outlets' coverage matches it (0 to 2)."""
+
+    paragraph: str
+    novelty: float
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One article of a story, with the paragraphs that set it apart from the other outlets' reports."""
+
+    id: str
+    title: str | None
+    source: str | None
+    url: str | None
+    published: str | None
+    distinct: list[Distinct]
+
+
+@dataclass(frozen=True)
+class StoryCoverage:
+    """A story and the coverage each of its articles gives it."""
+
+    story: Story
+    coverage: list[Coverage]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The story and its coverage as a JSON-ready dict."""
+        return {**self.story.to_dict(), "coverage": [asdict(c) for c in self.coverage]}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Layout of an index directory::
     g000007.sqlite              articles, paragraphs (and stories) of generation 7
     g000007.articles.faiss      article vectors, keyed by article row key
     g000007.paragraphs.faiss    paragraph vectors, keyed by paragraph row key
+    g000007.df.npy              document frequency of each hashed term (see ``lexical.py``)
     .lock                       held by the one writer
 
 A writer builds generation N+1 beside generation N and publishes it by renaming a new manifest over the
@@ -79,6 +80,7 @@ class Manifest:
             "database": f"{stem}.sqlite",
             "articles": f"{stem}.articles.faiss",
             "paragraphs": f"{stem}.paragraphs.faiss",
+            "terms": f"{stem}.df.npy",
         }
         return replace(self, generation=generation, files=files, counts=counts, updated=utc_now())
 

@@ -1,0 +1,126 @@
+"""One published generation of an index, opened for reading and, by a writer, for building the next."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+
+from .database import Database
+from .errors import IndexCorruptError
+from .lexical import N_FEATURES, TermWeights
+from .store import IndexDirectory, Manifest, connect
+from .vectors import VectorSet
+
+PARTS = ("database", "articles", "paragraphs", "terms")
+
+
+class Snapshot:
+    """The database, vector sets and term frequencies of one generation, checked to agree."""
+
+    def __init__(self, directory: IndexDirectory, manifest: Manifest) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        files = {part: directory.file(manifest, part) for part in PARTS}
+        missing = [f.name for f in files.values() if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(", ".join(missing))
+        self.db = Database(connect(files["database"], readonly=True))
+        self.articles = VectorSet.load(files["articles"])
+        self.paragraphs = VectorSet.load(files["paragraphs"])
+        self.df = np.load(files["terms"])
+        if len(self.paragraphs) != self.db.count("paragraphs") or len(self.articles) != self.db.count("articles"):
+            self.db.close()
+            raise IndexCorruptError(
+                f"{directory.path}: generation {manifest.generation} has vectors and rows out of step"
+            )
+
+    @classmethod
+    def open(cls, directory: IndexDirectory, attempts: int = 5) -> Snapshot:
+        """Open the current generation, retrying if a writer replaced it between manifest and files."""
+        for attempt in range(attempts):
+            manifest = directory.read_manifest()
+            try:
+                return cls(directory, manifest)
+            except FileNotFoundError as exc:
+                if attempt == attempts - 1:
+                    raise IndexCorruptError(f"{directory.path}: manifest names missing files ({exc})") from None
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def create(directory: IndexDirectory, model: str, dimension: int, article_vector: str) -> None:
+        """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
+        manifest = Manifest(model=model, dimension=dimension, article_vector=article_vector).next({})
+        try:
+            db = Database(connect(directory.file(manifest, "database"), readonly=False))
+            db.create_schema()
+            db.connection.commit()
+            db.close()
+            VectorSet.empty(dimension).save(directory.file(manifest, "articles"))
+            VectorSet.empty(dimension).save(directory.file(manifest, "paragraphs"))
+            _save_array(directory.file(manifest, "terms"), np.zeros(N_FEATURES, dtype=np.int32))
+            directory.publish(replace(manifest, counts={"articles": 0, "paragraphs": 0}))
+        finally:
+            directory.remove_leftovers()
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self.db.close()
+
+    def term_weights(self) -> TermWeights:
+        """TF-IDF weighting against the articles of this generation."""
+        return TermWeights(self.df, len(self.articles))
+
+    @contextlib.contextmanager
+    def next_generation(self, *, vectors_changed: bool) -> Iterator[Database]:
+        """Build and publish the next generation from this one (the caller holds the writer lock).
+
+        Yields a writable copy of the database; the caller changes it and, when ``vectors_changed``,
+        this snapshot's in-memory vector sets and term frequencies. On a clean exit everything is
+        written, flushed and published with one atomic rename; on any error the new files are removed
+        and the published generation is untouched. Either way, reopen the index afterwards.
+        """
+        directory = self.directory
+        manifest = self.manifest.next({})
+        new = {part: directory.file(manifest, part) for part in PARTS}
+        db = None
+        try:
+            shutil.copyfile(directory.file(self.manifest, "database"), new["database"])
+            db = Database(connect(new["database"], readonly=False))
+            yield db
+            db.connection.commit()
+            counts = {"articles": db.count("articles"), "paragraphs": db.count("paragraphs"), **db.story_counts()}
+            db.close()
+            db = None
+            _fsync(new["database"])
+            if vectors_changed:
+                self.articles.save(new["articles"])
+                self.paragraphs.save(new["paragraphs"])
+                _save_array(new["terms"], self.df)
+            else:  # files of a generation never change, so unchanged parts are shared by hard links
+                for part in ("articles", "paragraphs", "terms"):
+                    os.link(directory.file(self.manifest, part), new[part])
+            directory.publish(replace(manifest, counts=counts))
+        except BaseException:
+            if db is not None:
+                db.close()
+            directory.remove_leftovers()
+            raise
+
+
+def _save_array(path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync(path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

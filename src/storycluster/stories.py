@@ -1,0 +1,156 @@
+"""Stories of an index: clustering all its articles, keeping story ids stable, reading stories back."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from .clustering import ArticleFeatures, StoryClusterer, describe_stories
+from .database import Database
+from .errors import StoryclusterError
+from .records import Article, Coverage, Distinct, Story, StoryCoverage
+from .snapshot import Snapshot
+
+HEADLINE_WORDS = 20
+DISTINCT_PER_ARTICLE = 2
+
+
+@dataclass(frozen=True)
+class StoryGroup:
+    """One cluster found by :func:`cluster_snapshot`, before it has a stable id."""
+
+    members: list[int]
+    headline: str | None
+    keywords: tuple[str, ...]
+
+
+def cluster_snapshot(snapshot: Snapshot) -> list[StoryGroup]:
+    """Cluster every article of a generation into stories."""
+    keys = snapshot.articles.keys()
+    if not len(keys):
+        return []
+    articles = snapshot.db.articles(keys)
+    paragraphs = _paragraph_vectors(snapshot)
+    vectors = snapshot.articles.vectors()
+    features = [
+        ArticleFeatures(
+            text=articles[int(key)].text, title=articles[int(key)].title, vector=vectors[row],
+            paragraphs=paragraphs[int(key)], published=_datetime(articles[int(key)].published),
+        )
+        for row, key in enumerate(keys)
+    ]
+    labels = StoryClusterer().fit(features).labels_
+    summaries = describe_stories([f.full_text for f in features], vectors, labels)
+    groups = []
+    for summary in summaries:
+        members = sorted(int(keys[i]) for i in np.flatnonzero(labels == summary.label))
+        groups.append(StoryGroup(members, headline(articles[int(keys[summary.representative])]), summary.keywords))
+    return groups
+
+
+def assign_ids(groups: list[StoryGroup], db: Database) -> list[tuple[str, str | None, tuple[str, ...], list[int]]]:
+    """Give each group the id of the stored story it overlaps most (each old id used once), else a new id."""
+    old = db.memberships()
+    overlaps = sorted(
+        (-count, story, index)
+        for index, group in enumerate(groups)
+        for story, count in Counter(old[k] for k in group.members if k in old).items()
+    )
+    ids: dict[int, str] = {}
+    taken: set[str] = set()
+    for _, story, index in overlaps:
+        if index not in ids and story not in taken:
+            ids[index] = story
+            taken.add(story)
+    fresh = sorted((min(g.members), i) for i, g in enumerate(groups) if i not in ids)
+    first = db.next_story_number(len(fresh)) if fresh else 0
+    for offset, (_, index) in enumerate(fresh):
+        ids[index] = f"s{first + offset}"
+    return [(ids[i], g.headline, g.keywords, g.members) for i, g in enumerate(groups)]
+
+
+def load_stories(
+    snapshot: Snapshot, *, min_size: int = 1, since: str | None = None, until: str | None = None
+) -> list[Story]:
+    """The stored stories, largest first, with at least ``min_size`` articles and active in the window."""
+    members: dict[str, list[Article]] = defaultdict(list)
+    memberships = snapshot.db.memberships()
+    articles = snapshot.db.articles(memberships)
+    for key, story in memberships.items():
+        members[story].append(articles[key])
+    stories = []
+    for row in snapshot.db.story_rows():
+        story = _story(row["id"], row["headline"], row["keywords"], members.get(row["id"], []))
+        if story.size < min_size:
+            continue
+        if since and (story.last_published is None or story.last_published < since):
+            continue
+        if until and (story.first_published is None or story.first_published > until):
+            continue
+        stories.append(story)
+    return sorted(stories, key=lambda s: (-s.size, _story_number(s.story)))
+
+
+def story_coverage(snapshot: Snapshot, story_id: str) -> StoryCoverage:
+    """A story with, for each article, the paragraphs least matched by the other outlets' articles."""
+    keys = [key for key, story in snapshot.db.memberships().items() if story == story_id]
+    if not keys:
+        raise StoryclusterError(f"no story with id {story_id!r} (run: storycluster stories)")
+    row = next(r for r in snapshot.db.story_rows() if r["id"] == story_id)
+    articles = snapshot.db.articles(keys)
+    paragraphs = snapshot.db.paragraphs_of(keys)
+    vectors = {key: snapshot.paragraphs.vectors(p.key for p in paragraphs[key]) for key in keys}
+    coverage = []
+    for key in sorted(keys, key=lambda k: (articles[k].published or "", articles[k].id)):
+        article = articles[key]
+        others = [k for k in keys if k != key and (article.source is None or articles[k].source != article.source)]
+        distinct: list[Distinct] = []
+        if others:
+            best = (vectors[key] @ np.concatenate([vectors[k] for k in others]).T).max(axis=1)
+            for i in np.argsort(best)[:DISTINCT_PER_ARTICLE]:
+                distinct.append(Distinct(paragraphs[key][i].text, round(float(1 - best[i]), 4)))
+        coverage.append(Coverage(article.id, article.title, article.source, article.url, article.published, distinct))
+    story = _story(story_id, row["headline"], row["keywords"], list(articles.values()))
+    return StoryCoverage(story, coverage)
+
+
+def headline(article: Article) -> str:
+    """An article's title, or the start of its first sentence where it has none."""
+    if article.title:
+        return article.title
+    words = article.text.split(".")[0].split()
+    return " ".join(words[:HEADLINE_WORDS]) + ("…" if len(words) > HEADLINE_WORDS else "")
+
+
+def _story(story_id: str, headline_text: str | None, keywords: str, members: list[Article]) -> Story:
+    dates = sorted(a.published for a in members if a.published)
+    ordered = sorted(members, key=lambda a: (a.published or "", a.id))
+    return Story(
+        story=story_id, size=len(members), sources=sorted({a.source for a in members if a.source}),
+        headline=headline_text, keywords=json.loads(keywords), first_published=dates[0] if dates else None,
+        last_published=dates[-1] if dates else None, articles=[a.id for a in ordered],
+    )
+
+
+def _paragraph_vectors(snapshot: Snapshot) -> dict[int, np.ndarray]:
+    """Every article's paragraph vectors, in paragraph order, by article key."""
+    owners = snapshot.db.paragraph_owners()
+    keys = snapshot.paragraphs.keys()
+    vectors = snapshot.paragraphs.vectors()
+    order = np.argsort(keys, kind="stable")  # paragraph keys grow with position inside an article
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for row in order:
+        grouped[owners[int(keys[row])]].append(int(row))
+    return {article: vectors[rows] for article, rows in grouped.items()}
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _story_number(story_id: str) -> int:
+    return int(story_id[1:]) if story_id[1:].isdigit() else 0
