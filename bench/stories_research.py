@@ -16,7 +16,6 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from storycluster.evaluation import bcubed  # noqa: E402
+from storycluster.evaluation import bcubed
 
 BENCH = ROOT.parent / "shared" / "bench"
 CACHE = Path(os.environ.get("STORYCLUSTER_BENCH_CACHE", "/tmp/scbench"))
@@ -138,8 +137,14 @@ def similarity_matrices(name: str) -> dict[str, np.ndarray]:
     best = np.stack([per_article[owner == i].max(axis=0) for i in range(n)])
 
     def tfidf(**options: object) -> np.ndarray:
-        options = {"sublinear_tf": True, "token_pattern": TOKEN_PATTERN, "stop_words": "english",
-                   "min_df": 2, "max_df": 0.5, **options}
+        options = {
+            "sublinear_tf": True,
+            "token_pattern": TOKEN_PATTERN,
+            "stop_words": "english",
+            "min_df": 2,
+            "max_df": 0.5,
+            **options,
+        }
         matrix = TfidfVectorizer(**options).fit_transform(texts)
         return (matrix @ matrix.T).toarray()
 
@@ -150,15 +155,27 @@ def similarity_matrices(name: str) -> dict[str, np.ndarray]:
         "MiniLM best paragraph pair (Mx)": best,
         "TF-IDF words (T)": tfidf(),
         "TF-IDF words+bigrams (T2)": tfidf(ngram_range=(1, 2)),
-        "TF-IDF names+numbers (E)": tfidf(analyzer=lambda t: [w.lower() for w in names.findall(t)],
-                                          stop_words=None, token_pattern=None, min_df=1, max_df=1.0),
+        "TF-IDF names+numbers (E)": tfidf(
+            analyzer=lambda t: [w.lower() for w in names.findall(t)],
+            stop_words=None,
+            token_pattern=None,
+            min_df=1,
+            max_df=1.0,
+        ),
     }
-    dense, t1, t2, e = (signals[k] for k in ("MiniLM best paragraph pair (Mx)", "TF-IDF words (T)",
-                                             "TF-IDF words+bigrams (T2)", "TF-IDF names+numbers (E)"))
+    dense, t1, t2, e = (
+        signals[k]
+        for k in (
+            "MiniLM best paragraph pair (Mx)",
+            "TF-IDF words (T)",
+            "TF-IDF words+bigrams (T2)",
+            "TF-IDF names+numbers (E)",
+        )
+    )
     signals["0.5 Mx + 0.5 T"] = 0.5 * dense + 0.5 * t1
     signals["0.4 Mx + 0.3 T + 0.3 E"] = 0.4 * dense + 0.3 * t1 + 0.3 * e
     signals["0.5 Mx + 0.5 T2 (chosen s)"] = 0.5 * dense + 0.5 * t2
-    for k, alpha in ((5, 0.5), (10, 1.0)):
+    for k, alpha in ((3, 0.5), (5, 0.5), (10, 1.0)):
         signals[f"CSLS k={k} a={alpha} of chosen s"] = csls(signals["0.5 Mx + 0.5 T2 (chosen s)"], k, alpha)
     return signals
 
@@ -181,8 +198,10 @@ def best_cut(similarity: np.ndarray, labels: list[str], method: str = "average")
     distance -= min(distance.min(), 0)
     tree = linkage(squareform(distance, checks=False), method)
     shift = 1 - distance[0, 1] - (similarity[0, 1] + similarity[1, 0]) / 2
-    scores = [(bcubed(labels, fcluster(tree, 1 - t - shift, "distance"))[2], t)
-              for t in np.arange(-0.3, 0.9, 0.0125)]
+    scores = [
+        (bcubed(labels, fcluster(tree, 1 - t - shift, "distance"))[2], t)
+        for t in np.arange(-0.3, 0.9, 0.0125)
+    ]
     return max(scores)
 
 
@@ -216,16 +235,24 @@ def main() -> None:
         cells = [best_cut(matrices[name][signal], labels[name]) for name in matrices]
         print(f"{signal:44s} " + " ".join(f"{f:.3f} @ {t:+.3f}".rjust(16) for f, t in cells), flush=True)
     for method in ("single", "complete", "weighted"):
-        cells = [best_cut(matrices[name]["CSLS k=5 a=0.5 of chosen s"], labels[name], method)
-                 for name in matrices]
-        print(f"{method + '-link, CSLS k=5 chosen s':44s} "
-              + " ".join(f"{f:.3f} @ {t:+.3f}".rjust(16) for f, t in cells), flush=True)
+        cells = [
+            best_cut(matrices[name]["CSLS k=3 a=0.5 of chosen s"], labels[name], method) for name in matrices
+        ]
+        print(
+            f"{method + '-link, CSLS k=3 chosen s':44s} "
+            + " ".join(f"{f:.3f} @ {t:+.3f}".rjust(16) for f, t in cells),
+            flush=True,
+        )
     print("\nChosen method: StoryClusterer() defaults (sparse FAISS graph, one threshold for all corpora)")
     for corpus in ("ecbplus", "neus_val", "googlenews_ts"):
-        out = subprocess.run([sys.executable, __file__, "--chosen", corpus], capture_output=True, text=True,
-                             check=True).stdout.split()
-        print(f"{corpus:14s} B-cubed F1 {float(out[0]):.3f}  time {float(out[1]):.1f} s  "
-              f"peak RSS {float(out[2]):.0f} MB (process incl. data and torch import)", flush=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--chosen", corpus], capture_output=True, text=True, check=True
+        ).stdout.split()
+        print(
+            f"{corpus:14s} B-cubed F1 {float(out[0]):.3f}  time {float(out[1]):.1f} s  "
+            f"peak RSS {float(out[2]):.0f} MB (process incl. data and torch import)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

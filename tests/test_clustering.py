@@ -36,7 +36,7 @@ def _synthetic(seed: int = 0) -> tuple[list[ArticleFeatures], list[int]]:
         centre = rng.normal(size=32)
         for outlet in range(4):
             vector = _unit(centre + 0.3 * rng.normal(size=32))
-            text = f"{vocabulary} report {outlet} {' '.join(rng.choice(['today', 'news', 'update'], 3))}"
+            text = f"{vocabulary} report by outlet{outlet}"
             articles.append(ArticleFeatures(text, None, vector, vector[None, :]))
             labels.append(story)
     return articles, labels
@@ -93,7 +93,10 @@ def test_describe_stories_keywords_and_representative() -> None:
     vectors = np.stack([a.vector for a in articles])
     summaries = describe_stories([a.full_text for a in articles], vectors, labels, n_keywords=4)
     assert [s.size for s in summaries] == [4, 4, 4]
-    vocabulary = {0: "volcano erupts iceland reykjavik ash flights", 1: "senate passes budget bill washington vote"}
+    vocabulary = {
+        0: "volcano erupts iceland reykjavik ash flights",
+        1: "senate passes budget bill washington vote",
+    }
     for s in summaries:
         assert labels[s.representative] == s.label and 1 <= len(s.keywords) <= 4
         assert "report" not in s.keywords  # in every story: tells none apart
@@ -104,10 +107,10 @@ def test_describe_stories_keywords_and_representative() -> None:
 
 
 def test_real_model_separates_events_of_two_ecbplus_topics(st_model, bench_dir) -> None:
-    """Topics 1 and 3 of ECB+ hold four events (two rehab stays, two prison escapes/deaths).
+    """Topics 1 and 3 of ECB+: 59 articles, four events (two celebrity rehab stays, two jail stories).
 
-    Measured: the default clustering recovers the four events with B-cubed F1 >= 0.95 (on this subset it
-    makes no mistake across topics; the asserted bound leaves room for numeric noise).
+    Measured with torch 2.13 CPU: the four events are recovered exactly (B-cubed F1 1.0, 4 clusters). The
+    assertion allows one or two stray articles for numeric drift across versions, never a mixed topic.
     """
     from storycluster.paragraphs import split_paragraphs
 
@@ -119,7 +122,8 @@ def test_real_model_separates_events_of_two_ecbplus_topics(st_model, bench_dir) 
     whole = st_model.encode([r["text"] for r in rows], normalize_embeddings=True)
     bounds = np.cumsum([0] + [len(ps) for ps in paragraphs])
     articles = [
-        ArticleFeatures(r["text"], None, whole[i], flat[bounds[i] : bounds[i + 1]]) for i, r in enumerate(rows)
+        ArticleFeatures(r["text"], None, whole[i], flat[bounds[i] : bounds[i + 1]])
+        for i, r in enumerate(rows)
     ]
     labels = [r["story"] for r in rows]
     predicted = StoryClusterer().fit(articles).labels_
@@ -127,4 +131,4 @@ def test_real_model_separates_events_of_two_ecbplus_topics(st_model, bench_dir) 
     topic = {r["story"]: r["topic"] for r in rows}
     for cluster in set(predicted.tolist()):
         assert len({topic[labels[i]] for i in np.flatnonzero(predicted == cluster)}) == 1
-    assert f1 >= 0.95, (precision, recall, f1)
+    assert f1 >= 0.97, (precision, recall, f1)

@@ -18,6 +18,7 @@ import click
 from .errors import InputError, StoryclusterError
 from .output import print_records
 from .reading import DEFAULT_MAX_CHARS, FORMATS, ArticleReader, FieldMap
+from .records import StoryCoverage
 
 DEFAULT_INDEX = "indexes/default"
 
@@ -72,6 +73,8 @@ def main(verbose: int) -> None:
       storycluster index seeds/
       storycluster similar "Wagner group weapons for Hezbollah" -k 3 --format table
       storycluster similar --id 000_a9ac1080b439bae5 --level paragraph
+      storycluster stories --min-size 2 --format table
+      storycluster eval ../shared/bench/neus_val.jsonl
       storycluster info
     """
     logging.basicConfig(
@@ -184,7 +187,10 @@ def similar(
     else:
         query = _read_query(text, file_path)
         matches = story_index.similar(query, **options)
-    print_records([m.to_dict() for m in matches], output_format, columns=("score", "id", "source", "published", "title", "paragraph"))
+    print_records(
+        [m.to_dict() for m in matches], output_format,
+        columns=("score", "id", "source", "published", "story", "title", "paragraph"),
+    )
 
 def _read_query(text: str | None, file_path: str | None) -> str:
     if text is not None and text != "-":
@@ -195,6 +201,95 @@ def _read_query(text: str | None, file_path: str | None) -> str:
         return Path(file_path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{file_path}: cannot read the query file ({exc})") from None
+
+@main.command()
+@index_option
+@click.option("--story", "story_id", help="Show one story's coverage: each article and what it reports that others do not.")
+@click.option("--stored", is_flag=True, help="Print the stored grouping without re-clustering.")
+@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True, help="Only stories with at least N articles.")
+@click.option("--since", help="Only stories with an article published on or after this date.")
+@click.option("--until", help="Only stories with an article published on or before this date.")
+@format_option
+def stories(
+    index_dir: str, story_id: str | None, stored: bool, min_size: int, since: str | None, until: str | None,
+    output_format: str,
+) -> None:
+    """Group the index into stories (the same event told by many outlets) and print them.
+
+    Re-clusters the whole index and stores the grouping (story ids stay where membership carries over),
+    then prints one object per story: story, size, sources, headline, keywords, first_published,
+    last_published and articles. --story S prints one story's coverage instead.
+
+    \b
+    Examples:
+      storycluster stories --min-size 2 --format table
+      storycluster stories --stored --since 2024-05-01
+      storycluster stories --story s12
+    """
+    from .index import StoryIndex
+
+    with StoryIndex.open(index_dir) as story_index:
+        if story_id:
+            _print_coverage(story_index.story(story_id), output_format)
+            return
+        if not stored:
+            story_index.cluster()
+        found = story_index.stories(min_size=min_size, since=since, until=until)
+        print_records(
+            [s.to_dict() for s in found], output_format,
+            columns=("story", "size", "sources", "first_published", "headline", "keywords"),
+        )
+
+
+def _print_coverage(detail: StoryCoverage, output_format: str) -> None:
+    if output_format == "jsonl":
+        print_records([detail.to_dict()], output_format)
+        return
+    print_records([detail.story.to_dict()], output_format, vertical=True)
+    click.echo()
+    rows = [
+        {"id": c.id, "source": c.source, "published": c.published, "novelty": d.novelty, "distinct": d.paragraph}
+        for c in detail.coverage for d in c.distinct
+    ]
+    print_records(rows, output_format, columns=("id", "source", "published", "novelty", "distinct"))
+
+
+@main.command(name="eval")
+@click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index instead of a temporary one.")
+@click.option("--label-field", default="story", show_default=True, help="Input field holding the true story label.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) -> None:
+    """Score the story grouping and retrieval on a labelled JSON-lines file.
+
+    Indexes DATA (a temporary index unless --index is given), clusters it with the defaults and prints
+    one JSON object: bcubed_precision, bcubed_recall, bcubed_f1, pairwise_f1, ami, ari, n_docs,
+    n_stories, n_predicted, precision_at_5 and, where every story has three articles, recall_at_2.
+
+    \b
+    Examples:
+      storycluster eval ../shared/bench/ecbplus.jsonl
+      storycluster eval labelled.jsonl --index indexes/labelled --label-field event
+    """
+    import tempfile
+
+    from tqdm import tqdm
+
+    from .index import StoryIndex
+    from .scoring import score_index
+
+    reader = ArticleReader(input_format="jsonl")
+    articles = list(_reported(reader.read([data]), reader))
+    labels = {a.id: str(a.extra[label_field]) for a in articles if a.extra.get(label_field) is not None}
+    if not labels:
+        raise InputError(f"{data}: no record has a {label_field!r} label")
+    with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch:
+        with StoryIndex.open(index_dir or Path(scratch) / "index", create=True) as story_index:
+            with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
+                story_index.add(articles, progress=bar.update)
+            report = score_index(story_index, labels)
+    print_records([{k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}], "jsonl")
+
 
 @main.command()
 @index_option

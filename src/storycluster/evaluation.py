@@ -21,8 +21,8 @@ from sklearn.metrics.cluster import contingency_matrix
 
 __all__ = [
     "bcubed",
-    "pairwise_f1",
     "clustering_report",
+    "pairwise_f1",
     "precision_at_k",
     "recall_at_k",
 ]

@@ -1,0 +1,124 @@
+"""Stories stored in the index: clustering through the API and CLI, stable ids, coverage, eval."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import SEED_ID
+
+from storycluster import Article, StoryclusterError, StoryIndex
+from storycluster.cli import main
+
+
+def article(id_: str, source: str, published: str, title: str, text: str) -> Article:
+    return Article(id=id_, source=source, published=published, title=title, text=text)
+
+
+CHILE = [
+    article("chile-a", "wire", "2024-03-01T08:00:00+00:00", "Magnitude 7.1 earthquake hits northern Chile",
+            "A magnitude 7.1 earthquake struck near Antofagasta in northern Chile on Friday, damaging homes. "
+            "Chile's navy said there was no tsunami risk."),
+    article("chile-b", "paper", "2024-03-01T11:00:00+00:00", "Antofagasta shaken by strong quake",
+            "Residents of Antofagasta ran into the streets when a 7.1 magnitude quake shook northern Chile on "
+            "Friday. Chilean officials ruled out a tsunami."),
+]
+JAPAN = [
+    article("japan-a", "wire", "2024-06-10T02:00:00+00:00", "Earthquake of magnitude 6.4 rattles Hokkaido",
+            "A 6.4 magnitude earthquake rattled Hokkaido in northern Japan on Monday, halting trains in Sapporo. "
+            "The Japan Meteorological Agency issued no tsunami warning."),
+    article("japan-b", "tv", "2024-06-10T05:00:00+00:00", "Sapporo trains halted after Hokkaido quake",
+            "Trains in Sapporo stopped after a magnitude 6.4 quake hit Japan's Hokkaido island on Monday, the "
+            "Japan Meteorological Agency said, adding there was no tsunami threat."),
+]
+
+
+@pytest.fixture
+def quake_index(seed_index_copy):
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add(CHILE + JAPAN)
+        yield index
+
+
+def test_two_quakes_are_two_stories_and_ids_are_stable(quake_index):
+    stories = quake_index.cluster()
+    groups = sorted(sorted(s.articles) for s in stories)
+    assert groups == [[SEED_ID], ["chile-a", "chile-b"], ["japan-a", "japan-b"]]
+    chile = next(s for s in stories if "chile-a" in s.articles)
+    assert chile.sources == ["paper", "wire"] and chile.size == 2
+    assert chile.first_published == "2024-03-01T08:00:00+00:00" and chile.last_published == "2024-03-01T11:00:00+00:00"
+    assert chile.headline in {a.title for a in CHILE}
+    assert {"antofagasta", "chile"} & set(chile.keywords)
+    again = {s.story: sorted(s.articles) for s in quake_index.cluster()}
+    assert again == {s.story: sorted(s.articles) for s in stories}
+
+    quake_index.add([article("football", "tv", "2024-07-01", "Late goal wins the derby",
+                             "A stoppage-time header gave the home side a 2-1 win in the city derby.")])
+    assert quake_index.story_of("football") is None  # not clustered yet
+    third = {s.story: sorted(s.articles) for s in quake_index.cluster()}
+    assert {k: v for k, v in third.items() if v != ["football"]} == again
+    assert quake_index.story_of("football") not in again
+
+
+def test_story_windows_sizes_and_coverage(quake_index):
+    quake_index.cluster()
+    assert [s.articles for s in quake_index.stories(min_size=2, since="2024-06-01")] == [["japan-a", "japan-b"]]
+    assert [sorted(s.articles) for s in quake_index.stories(until="2024-03-01")] == [["chile-a", "chile-b"]]
+    chile = quake_index.story_of("chile-a")
+    detail = quake_index.story(chile)
+    assert [c.id for c in detail.coverage] == ["chile-a", "chile-b"]
+    assert all(len(c.distinct) == 1 and 0 <= c.distinct[0].novelty <= 2 for c in detail.coverage)
+    with pytest.raises(StoryclusterError, match="no story with id 'nope'"):
+        quake_index.story("nope")
+
+
+def test_similar_to_tells_which_hits_share_the_story(quake_index):
+    quake_index.cluster()
+    matches = quake_index.similar_to("chile-a", k=3)
+    assert matches[0].id == "chile-b" and matches[0].same_story is True
+    assert all(m.same_story is False for m in matches[1:])
+    assert matches[0].story == quake_index.story_of("chile-a")
+
+
+def test_empty_and_one_article_indexes(tmp_path, seed_index_copy, embedder):
+    with StoryIndex.open(tmp_path / "empty", create=True) as empty:
+        assert empty.cluster() == [] and empty.stories() == []
+    with StoryIndex.open(seed_index_copy) as one:
+        [story] = one.cluster()
+        assert story.articles == [SEED_ID] and story.size == 1 and story.sources == []
+        assert story.headline.startswith("date 2023-11-22 The American government accused")
+
+
+def test_cli_stories_and_story(seed_index_copy, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["stories", "--index", str(seed_index_copy)])
+    assert result.exit_code == 0, result.output
+    [story] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert set(story) == {"story", "size", "sources", "headline", "keywords", "first_published", "last_published",
+                          "articles"}
+    shown = runner.invoke(main, ["stories", "--index", str(seed_index_copy), "--story", story["story"]])
+    assert json.loads(shown.stdout)["coverage"][0]["id"] == SEED_ID
+    missing = runner.invoke(main, ["stories", "--index", str(seed_index_copy), "--story", "s999"])
+    assert missing.exit_code == 1 and "no story with id 's999'" in missing.stderr
+    empty = runner.invoke(main, ["stories", "--index", str(tmp_path / "none")])
+    assert empty.exit_code == 4
+
+
+def test_cli_eval_on_a_small_real_subset(bench_dir, tmp_path, embedder):
+    subset = tmp_path / "neus30.jsonl"
+    subset.write_text("".join((bench_dir / "neus_val.jsonl").read_text().splitlines(keepends=True)[:30]))
+    result = CliRunner().invoke(main, ["eval", str(subset), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"bcubed_precision", "bcubed_recall", "bcubed_f1", "pairwise_f1", "ami", "ari", "n_docs",
+                           "n_stories", "n_predicted", "precision_at_5", "recall_at_2"}
+    assert report["n_docs"] == 30 and report["n_stories"] == 10
+    assert report["bcubed_f1"] > 0.85 and report["recall_at_2"] > 0.8
+
+
+def test_cli_eval_without_labels_is_an_input_error(tmp_path):
+    data = tmp_path / "plain.jsonl"
+    data.write_text(json.dumps({"id": "a", "text": "no label here"}) + "\n")
+    result = CliRunner().invoke(main, ["eval", str(data)])
+    assert result.exit_code == 3 and "no record has a 'story' label" in result.stderr
