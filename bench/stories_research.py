@@ -194,12 +194,12 @@ def best_cut(similarity: np.ndarray, labels: list[str], method: str = "average")
     from scipy.spatial.distance import squareform
 
     distance = 1 - (similarity + similarity.T) / 2
+    offset = min(distance.min(), 0.0)  # CSLS similarities can exceed 1: shift distances to be >= 0
+    distance -= offset
     np.fill_diagonal(distance, 0)
-    distance -= min(distance.min(), 0)
     tree = linkage(squareform(distance, checks=False), method)
-    shift = 1 - distance[0, 1] - (similarity[0, 1] + similarity[1, 0]) / 2
     scores = [
-        (bcubed(labels, fcluster(tree, 1 - t - shift, "distance"))[2], t)
+        (bcubed(labels, fcluster(tree, 1 - t - offset, "distance"))[2], t)
         for t in np.arange(-0.3, 0.9, 0.0125)
     ]
     return max(scores)
