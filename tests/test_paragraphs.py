@@ -13,18 +13,18 @@ def words(n: int, word: str = "word") -> str:
 
 
 def test_blank_lines_separate_paragraphs_and_single_newlines_are_joined():
-    text = f"{words(20, 'a')}\n{words(5, 'b')}\n\n{words(20, 'c')}"
-    assert split_paragraphs(text) == [f"{words(20, 'a')} {words(5, 'b')}", words(20, "c")]
+    text = f"{words(30, 'a')}\n{words(5, 'b')}\n\n{words(30, 'c')}"
+    assert split_paragraphs(text) == [f"{words(30, 'a')} {words(5, 'b')}", words(30, "c")]
 
 
 def test_single_newlines_separate_when_there_is_no_blank_line():
-    text = f"{words(20, 'a')}\n{words(20, 'b')}"
-    assert split_paragraphs(text) == [words(20, "a"), words(20, "b")]
+    text = f"{words(30, 'a')}\n{words(30, 'b')}"
+    assert split_paragraphs(text) == [words(30, "a"), words(30, "b")]
 
 
 def test_short_fragments_merge_into_the_next_paragraph_and_the_last_into_the_previous():
-    text = f"Dateline May 3\n\n{words(20, 'a')}\n\n{words(20, 'b')}\n\nByline"
-    assert split_paragraphs(text) == [f"Dateline May 3 {words(20, 'a')}", f"{words(20, 'b')} Byline"]
+    text = f"Dateline May 3\n\n{words(30, 'a')}\n\n{words(30, 'b')}\n\nByline"
+    assert split_paragraphs(text) == [f"Dateline May 3 {words(30, 'a')}", f"{words(30, 'b')} Byline"]
 
 
 def test_long_paragraphs_split_at_sentence_ends_without_losing_words():

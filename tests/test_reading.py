@@ -79,9 +79,10 @@ def test_field_mapping_and_csv(tmp_path):
     path = tmp_path / "feed.csv"
     path.write_text('key,headline,body,outlet\nk1,Head,"Body, with comma\nand newline",BBC\nk2,H2,,CNN\n')
     articles, reader = read([path], fields=FieldMap(id="key", title="headline", text="body", source="outlet"))
-    assert [(a.id, a.title, a.source) for a in articles] == [("k1", "Head", "BBC")]
+    assert [(a.id, a.title, a.source) for a in articles] == [("k1", "Head", "BBC"), ("k2", "H2", "CNN")]
     assert articles[0].text == "Body, with comma\nand newline"
-    assert [str(p) for p in reader.problems] == [f"{path}:4: skipped: empty text"]
+    assert articles[1].text == "H2"  # a headline-only item is indexed on its headline
+    assert [str(p) for p in reader.problems] == [f"{path}:4: warning: empty text; indexed on its title"]
 
 
 def test_csv_without_text_column_is_named(tmp_path):

@@ -9,7 +9,6 @@ and of new text can be weighed against the current corpus at any time, without r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,7 +57,6 @@ def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
     return np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
 
 
-@dataclass(frozen=True)
 class TermWeights:
     """TF-IDF weighting against a corpus: sublinear term frequency times smoothed IDF, L2-normalised.
 
@@ -67,22 +65,18 @@ class TermWeights:
     big enough for the bounds to mean anything).
     """
 
-    df: np.ndarray
-    n_docs: int
-    min_df: int = 2
-    max_df: float = 0.5
+    def __init__(self, df: np.ndarray, n_docs: int, *, min_df: int = 2, max_df: float = 0.5) -> None:
+        idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float32))) + 1.0
+        if n_docs >= 2 * min_df:
+            idf[df < min_df] = 0.0
+        if n_docs >= 10:
+            idf[df > max_df * n_docs] = 0.0
+        self.idf = idf.astype(np.float32)
 
     def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """TF-IDF rows of ``counts`` (each L2-normalised; an all-zero row stays zero)."""
-        df = self.df.astype(np.float32)
-        idf = np.log((1.0 + self.n_docs) / (1.0 + df)) + 1.0
-        usable = np.ones(N_FEATURES, dtype=bool)
-        if self.n_docs >= 2 * self.min_df:
-            usable &= self.df >= self.min_df
-        if self.n_docs >= 10:
-            usable &= self.df <= self.max_df * self.n_docs
-        weights = counts.copy().astype(np.float32)
-        weights.data = (1.0 + np.log(weights.data)) * idf[weights.indices] * usable[weights.indices]
+        weights = counts.astype(np.float32, copy=True)
+        weights.data = (1.0 + np.log(weights.data)) * self.idf[weights.indices]
         weights.eliminate_zeros()
         norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
         return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ weights

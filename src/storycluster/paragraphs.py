@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-MIN_WORDS = 12
+MIN_WORDS = 25
 DEFAULT_MAX_WORDS = 150
 
 _BLANK_LINE = re.compile(r"\n\s*\n")

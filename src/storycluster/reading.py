@@ -224,8 +224,12 @@ class ArticleReader:
         text = _string_field(record, names.text, location, required=True)
         assert text is not None
         text = _clean(text)
+        title = _optional(_string_field(record, names.title, location))
         if not text.strip():
-            raise _Problem("empty text")
+            if not title:
+                raise _Problem("empty text")
+            self._report(location, "empty text; indexed on its title", warn=True)
+            text = title
         _check_length(text, self.max_chars)
         raw_id = record.get(names.id)
         if raw_id is None or raw_id == "":
@@ -239,7 +243,7 @@ class ArticleReader:
         return Article(
             id=article_id,
             text=text,
-            title=_optional(_string_field(record, names.title, location)),
+            title=title,
             source=_optional(_string_field(record, names.source, location)),
             url=_optional(_string_field(record, names.url, location)),
             published=self._date(published, location),

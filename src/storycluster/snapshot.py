@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import time
@@ -17,7 +18,8 @@ from .lexical import N_FEATURES, TermWeights
 from .store import IndexDirectory, Manifest, connect
 from .vectors import VectorSet
 
-PARTS = ("database", "articles", "paragraphs", "terms")
+PARTS = ("database", "articles", "titles", "paragraphs", "terms")
+VECTOR_PARTS = ("articles", "titles", "paragraphs")
 
 
 class Snapshot:
@@ -32,6 +34,7 @@ class Snapshot:
             raise FileNotFoundError(", ".join(missing))
         self.db = Database(connect(files["database"], readonly=True))
         self.articles = VectorSet.load(files["articles"])
+        self.titles = VectorSet.load(files["titles"])
         self.paragraphs = VectorSet.load(files["paragraphs"])
         self.df = np.load(files["terms"])
         if len(self.paragraphs) != self.db.count("paragraphs") or len(self.articles) != self.db.count("articles"):
@@ -62,8 +65,8 @@ class Snapshot:
             db.create_schema()
             db.connection.commit()
             db.close()
-            VectorSet.empty(dimension).save(directory.file(manifest, "articles"))
-            VectorSet.empty(dimension).save(directory.file(manifest, "paragraphs"))
+            for part in VECTOR_PARTS:
+                VectorSet.empty(dimension).save(directory.file(manifest, part))
             _save_array(directory.file(manifest, "terms"), np.zeros(N_FEATURES, dtype=np.int32))
             directory.publish(replace(manifest, counts={"articles": 0, "paragraphs": 0}))
         finally:
@@ -73,6 +76,7 @@ class Snapshot:
         """Release the database connection."""
         self.db.close()
 
+    @functools.cached_property
     def term_weights(self) -> TermWeights:
         """TF-IDF weighting against the articles of this generation."""
         return TermWeights(self.df, len(self.articles))
@@ -100,11 +104,11 @@ class Snapshot:
             db = None
             _fsync(new["database"])
             if vectors_changed:
-                self.articles.save(new["articles"])
-                self.paragraphs.save(new["paragraphs"])
+                for part in VECTOR_PARTS:
+                    getattr(self, part).save(new[part])
                 _save_array(new["terms"], self.df)
             else:  # files of a generation never change, so unchanged parts are shared by hard links
-                for part in ("articles", "paragraphs", "terms"):
+                for part in (*VECTOR_PARTS, "terms"):
                     os.link(directory.file(self.manifest, part), new[part])
             directory.publish(replace(manifest, counts=counts))
         except BaseException:

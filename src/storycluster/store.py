@@ -4,7 +4,8 @@ Layout of an index directory::
 
     manifest.json               format version, model, dimension, counts, timestamps, current files
     g000007.sqlite              articles, paragraphs (and stories) of generation 7
-    g000007.articles.faiss      article vectors, keyed by article row key
+    g000007.articles.faiss      article vectors (headline and text), keyed by article row key
+    g000007.titles.faiss        headline vectors, keyed by article row key
     g000007.paragraphs.faiss    paragraph vectors, keyed by paragraph row key
     g000007.df.npy              document frequency of each hashed term (see ``lexical.py``)
     .lock                       held by the one writer
@@ -79,6 +80,7 @@ class Manifest:
         files = {
             "database": f"{stem}.sqlite",
             "articles": f"{stem}.articles.faiss",
+            "titles": f"{stem}.titles.faiss",
             "paragraphs": f"{stem}.paragraphs.faiss",
             "terms": f"{stem}.df.npy",
         }

@@ -35,11 +35,13 @@ def cluster_snapshot(snapshot: Snapshot) -> list[StoryGroup]:
         return []
     articles = snapshot.db.articles(keys)
     paragraphs = _paragraph_vectors(snapshot)
+    titles = dict(zip(snapshot.titles.keys().tolist(), snapshot.titles.vectors()))
     vectors = snapshot.articles.vectors()
     features = [
         ArticleFeatures(
             text=articles[int(key)].text, title=articles[int(key)].title, vector=vectors[row],
-            paragraphs=paragraphs[int(key)], published=_datetime(articles[int(key)].published),
+            paragraphs=_with_title(titles.get(int(key)), paragraphs[int(key)]),
+            published=_datetime(articles[int(key)].published),
         )
         for row, key in enumerate(keys)
     ]
@@ -146,6 +148,11 @@ def _paragraph_vectors(snapshot: Snapshot) -> dict[int, np.ndarray]:
     for row in order:
         grouped[owners[int(keys[row])]].append(int(row))
     return {article: vectors[rows] for article, rows in grouped.items()}
+
+
+def _with_title(title: np.ndarray | None, paragraphs: np.ndarray) -> np.ndarray:
+    """Paragraph vectors with the headline's vector as one more row: matching headlines count."""
+    return paragraphs if title is None else np.vstack([title[None, :], paragraphs])
 
 
 def _datetime(value: str | None) -> datetime | None:
