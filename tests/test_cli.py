@@ -34,7 +34,7 @@ def test_index_then_similar_by_text_id_and_file(runner, tmp_path, embedder):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary | {"seconds": 0} == {"index": index_dir, "added": 2, "updated": 0, "unchanged": 0, "skipped": 0,
-                                       "paragraphs": 9, "seconds": 0}
+                                       "paragraphs": 8, "seconds": 0}
     again = runner.invoke(main, ["index", str(SEEDS), str(feed), "--index", index_dir])
     assert json.loads(again.stdout)["unchanged"] == 2 and json.loads(again.stdout)["added"] == 0
 
@@ -52,11 +52,11 @@ def test_index_then_similar_by_text_id_and_file(runner, tmp_path, embedder):
     assert [h["id"] for h in lines(result.stdout)] == ["w1"]
 
     result = runner.invoke(main, ["similar", "Hezbollah", "--index", index_dir, "--format", "table"])
-    assert result.stdout.splitlines()[0].split() == ["SCORE", "ID", "SOURCE", "PUBLISHED", "TITLE", "PARAGRAPH"]
+    assert result.stdout.splitlines()[0].split() == ["SCORE", "ID", "SOURCE", "PUBLISHED", "STORY", "TITLE", "PARAGRAPH"]
 
     result = runner.invoke(main, ["info", "--index", index_dir])
     info = json.loads(result.stdout)
-    assert (info["articles"], info["paragraphs"], info["model"]) == (2, 9, "sentence-transformers/all-MiniLM-L6-v2")
+    assert (info["articles"], info["paragraphs"], info["model"]) == (2, 8, "sentence-transformers/all-MiniLM-L6-v2")
 
 
 def test_bad_records_are_reported_with_file_and_line_and_exit_3(runner, tmp_path, embedder):

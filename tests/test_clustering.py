@@ -106,29 +106,23 @@ def test_describe_stories_keywords_and_representative() -> None:
             assert all(set(k.split()) & set(vocabulary[s.label].split()) for k in s.keywords)
 
 
-def test_real_model_separates_events_of_two_ecbplus_topics(st_model, bench_dir) -> None:
-    """Topics 1 and 3 of ECB+: 59 articles, four events (two celebrity rehab stays, two jail stories).
+def test_real_model_separates_events_of_two_ecbplus_topics(embedder, bench_dir, tmp_path) -> None:
+    """Topics 1 and 3 of ECB+ through the product: 59 articles, four events (two celebrity rehab stays,
+    two jail stories), indexed and clustered with the defaults.
 
-    Measured with torch 2.13 CPU: the four events are recovered exactly (B-cubed F1 1.0, 4 clusters). The
-    assertion allows one or two stray articles for numeric drift across versions, never a mixed topic.
+    Measured: no cluster mixes events (B-cubed precision 1.0); three events come out whole and the Lindsay
+    Lohan rehab event splits in two (her lawyer's announcement on 2 May, the Betty Ford check-in on 3 May),
+    B-cubed F1 0.905. The assertions hold the clusters pure and allow at most that one split.
     """
-    from storycluster.paragraphs import split_paragraphs
+    from storycluster import Article, StoryIndex
 
     rows = [json.loads(line) for line in (bench_dir / "ecbplus.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r["topic"] in (1, 3)]
     assert len({r["story"] for r in rows}) == 4
-    paragraphs = [split_paragraphs(r["text"]) for r in rows]
-    flat = st_model.encode([p for ps in paragraphs for p in ps], normalize_embeddings=True)
-    whole = st_model.encode([r["text"] for r in rows], normalize_embeddings=True)
-    bounds = np.cumsum([0] + [len(ps) for ps in paragraphs])
-    articles = [
-        ArticleFeatures(r["text"], None, whole[i], flat[bounds[i] : bounds[i + 1]])
-        for i, r in enumerate(rows)
-    ]
+    with StoryIndex.open(tmp_path / "index", create=True) as index:
+        index.add(Article(id=r["id"], text=r["text"], source=r.get("source")) for r in rows)
+        predicted = {a: s.story for s in index.cluster() for a in s.articles}
     labels = [r["story"] for r in rows]
-    predicted = StoryClusterer().fit(articles).labels_
-    precision, recall, f1 = bcubed(labels, predicted)
-    topic = {r["story"]: r["topic"] for r in rows}
-    for cluster in set(predicted.tolist()):
-        assert len({topic[labels[i]] for i in np.flatnonzero(predicted == cluster)}) == 1
-    assert f1 >= 0.97, (precision, recall, f1)
+    precision, recall, f1 = bcubed(labels, [predicted[r["id"]] for r in rows])
+    assert precision == 1.0 and f1 >= 0.9, (precision, recall, f1)
+    assert len(set(predicted.values())) <= 5
