@@ -163,10 +163,27 @@ class Database:
 
     # -- stories -----------------------------------------------------------------------------------
 
-    def replace_stories(self, stories: Sequence[tuple[str, str | None, Sequence[str], Sequence[int]]]) -> None:
-        """Store a new grouping: ``(story id, headline, keywords, member article keys)`` per story."""
-        self.connection.execute("DELETE FROM story_members")
-        self.connection.execute("DELETE FROM stories")
+    def replace_stories(
+        self,
+        stories: Sequence[tuple[str, str | None, Sequence[str], Sequence[int]]],
+        replaced: Iterable[str] | None = None,
+    ) -> None:
+        """Store ``(story id, headline, keywords, member article keys)`` per story.
+
+        ``replaced`` names the stored stories the new ones take the place of (all of them when None);
+        the members of the new stories leave whatever story they were in.
+        """
+        if replaced is None:
+            self.connection.execute("DELETE FROM story_members")
+            self.connection.execute("DELETE FROM stories")
+        else:
+            for chunk in _chunks(list(replaced)):
+                self.connection.execute(f"DELETE FROM stories WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            for chunk in _chunks([int(k) for _, _, _, members in stories for k in members]):
+                self.connection.execute(
+                    f"DELETE FROM story_members WHERE article IN ({', '.join('?' * len(chunk))})", chunk
+                )
+            self.drop_empty_stories()
         now = utc_now()
         for story_id, headline, keywords, members in stories:
             self.connection.execute(
@@ -176,6 +193,20 @@ class Database:
             self.connection.executemany(
                 "INSERT INTO story_members (article, story) VALUES (?, ?)", [(int(k), story_id) for k in members]
             )
+
+    def drop_empty_stories(self) -> None:
+        """Delete stories left without members (after their articles were removed or moved)."""
+        self.connection.execute("DELETE FROM stories WHERE id NOT IN (SELECT DISTINCT story FROM story_members)")
+
+    def members(self, story_ids: Iterable[str]) -> list[int]:
+        """The article keys of the given stories."""
+        found: list[int] = []
+        for chunk in _chunks(list(story_ids)):
+            rows = self.connection.execute(
+                f"SELECT article FROM story_members WHERE story IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.extend(int(r[0]) for r in rows)
+        return found
 
     def memberships(self) -> dict[int, str]:
         """The story of every clustered article, by article key."""

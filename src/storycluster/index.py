@@ -19,6 +19,7 @@ from .paragraphs import split_paragraphs
 from .reading import parse_date
 from .records import Article, IndexInfo, Match, Story, StoryCoverage
 from .snapshot import Snapshot
+from .stories import update_stories
 from .store import IndexDirectory
 
 Level = Literal["article", "paragraph"]
@@ -295,7 +296,8 @@ class StoryIndex:
     ) -> AddReport:
         """Add new articles and replace changed ones (same id, new content); unchanged ones are skipped.
 
-        Work is committed every ``commit_every`` articles as a new generation, published atomically:
+        Each new article joins a story or opens one (the neighbourhood of the new articles is
+        re-clustered), so the stored stories are current after every call. Work is committed every ``commit_every`` articles as a new generation, published atomically:
         an interrupted run keeps everything committed before it. ``progress`` is called with the number
         of paragraphs embedded after each batch.
         """
@@ -324,12 +326,15 @@ class StoryIndex:
                                          (snapshot.paragraphs, removed_paragraphs)):
                     vectors.remove(removed)
                 snapshot.df = snapshot.df - document_frequencies(unpack(removed_terms)) + document_frequencies(terms)
+                added = []
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
                     article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
+                    added.append(article_key)
                     snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs)
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :])
                     if vectors.title is not None:
                         snapshot.titles.add(np.array([article_key]), vectors.title[None, :])
+                update_stories(snapshot, db, added)
         finally:
             self._reopen()
         updated = sum(a.id in stored for a in todo)
@@ -357,19 +362,17 @@ class StoryIndex:
     # -- stories -------------------------------------------------------------------------------------
 
     def cluster(self) -> list[Story]:
-        """Group every article into stories, store the grouping, and return the stories.
+        """Re-cluster every article into stories from scratch, store the grouping, and return the stories.
 
+        Appends keep the stories current on their own (see :meth:`add`); this rebuilds them in one batch.
         Story ids stay the same where a story's membership carries over from the stored grouping.
         """
-        from .stories import assign_ids, cluster_snapshot
-
         with self.directory.writing():
             self._reopen()
             snapshot = self._snapshot
             try:
                 with snapshot.next_generation(vectors_changed=False) as db:
-                    groups = cluster_snapshot(snapshot)
-                    db.replace_stories(assign_ids(groups, db))
+                    update_stories(snapshot, db)
             finally:
                 self._reopen()
         return self.stories()

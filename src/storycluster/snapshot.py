@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import time
@@ -37,6 +36,7 @@ class Snapshot:
         self.titles = VectorSet.load(files["titles"])
         self.paragraphs = VectorSet.load(files["paragraphs"])
         self.df = np.load(files["terms"])
+        self._weights: tuple[np.ndarray, TermWeights] | None = None
         if len(self.paragraphs) != self.db.count("paragraphs") or len(self.articles) != self.db.count("articles"):
             self.db.close()
             raise IndexCorruptError(
@@ -76,27 +76,31 @@ class Snapshot:
         """Release the database connection."""
         self.db.close()
 
-    @functools.cached_property
+    @property
     def term_weights(self) -> TermWeights:
-        """TF-IDF weighting against the articles of this generation."""
-        return TermWeights(self.df, len(self.articles))
+        """TF-IDF weighting against the articles of this generation (recomputed when ``df`` changes)."""
+        if self._weights is None or self._weights[0] is not self.df:
+            self._weights = (self.df, TermWeights(self.df, len(self.articles)))
+        return self._weights[1]
 
     @contextlib.contextmanager
     def next_generation(self, *, vectors_changed: bool) -> Iterator[Database]:
         """Build and publish the next generation from this one (the caller holds the writer lock).
 
         Yields a writable copy of the database; the caller changes it and, when ``vectors_changed``,
-        this snapshot's in-memory vector sets and term frequencies. On a clean exit everything is
-        written, flushed and published with one atomic rename; on any error the new files are removed
-        and the published generation is untouched. Either way, reopen the index afterwards.
+        this snapshot's in-memory vector sets and term frequencies. Inside the block the snapshot reads
+        through the new database, so it shows the pending state. On a clean exit everything is written,
+        flushed and published with one atomic rename; on any error the new files are removed and the
+        published generation is untouched. Either way, reopen the index afterwards.
         """
         directory = self.directory
         manifest = self.manifest.next({})
         new = {part: directory.file(manifest, part) for part in PARTS}
         db = None
+        reader = self.db
         try:
             shutil.copyfile(directory.file(self.manifest, "database"), new["database"])
-            db = Database(connect(new["database"], readonly=False))
+            db = self.db = Database(connect(new["database"], readonly=False))
             yield db
             db.connection.commit()
             counts = {"articles": db.count("articles"), "paragraphs": db.count("paragraphs"), **db.story_counts()}
@@ -116,6 +120,8 @@ class Snapshot:
                 db.close()
             directory.remove_leftovers()
             raise
+        finally:
+            self.db = reader
 
 
 def _save_array(path, array: np.ndarray) -> None:

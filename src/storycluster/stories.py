@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,19 +29,25 @@ class StoryGroup:
     keywords: tuple[str, ...]
 
 
-def cluster_snapshot(snapshot: Snapshot) -> list[StoryGroup]:
-    """Cluster every article of a generation into stories."""
-    keys = snapshot.articles.keys()
+NEIGHBOURS = 10
+FULL_RECLUSTER_SHARE = 0.5
+
+
+def cluster_snapshot(snapshot: Snapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
+    """Cluster the articles with ``keys`` (every article when None) into stories."""
+    if keys is None:
+        keys = snapshot.articles.keys()
     if not len(keys):
         return []
     articles = snapshot.db.articles(keys)
-    paragraphs = _paragraph_vectors(snapshot)
-    titles = dict(zip(snapshot.titles.keys().tolist(), snapshot.titles.vectors()))
-    vectors = snapshot.articles.vectors()
+    paragraphs = snapshot.db.paragraphs_of(keys)
+    titled = [int(k) for k in keys if articles[int(k)].title]
+    titles = dict(zip(titled, snapshot.titles.vectors(titled)))
+    vectors = snapshot.articles.vectors(keys)
     features = [
         ArticleFeatures(
             text=articles[int(key)].text, title=articles[int(key)].title, vector=vectors[row],
-            paragraphs=_with_title(titles.get(int(key)), paragraphs[int(key)]),
+            paragraphs=_with_title(titles.get(int(key)), snapshot.paragraphs.vectors(p.key for p in paragraphs[int(key)])),
             published=_datetime(articles[int(key)].published),
         )
         for row, key in enumerate(keys)
@@ -54,13 +61,39 @@ def cluster_snapshot(snapshot: Snapshot) -> list[StoryGroup]:
     return groups
 
 
-def assign_ids(groups: list[StoryGroup], db: Database) -> list[tuple[str, str | None, tuple[str, ...], list[int]]]:
-    """Give each group the id of the stored story it overlaps most (each old id used once), else a new id."""
-    old = db.memberships()
+def update_stories(snapshot: Snapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
+    """Bring the stored stories up to date inside a generation being written.
+
+    With ``new_keys`` (articles just added or changed), only their neighbourhood is re-clustered: the new
+    articles plus every story holding one of their nearest neighbours. The cost follows the number of
+    new articles, not the size of the index. Without ``new_keys``, or when the new articles are a large
+    share of the index, everything is re-clustered. Ids carry over wherever membership overlaps.
+    """
+    db.drop_empty_stories()
+    stored = db.memberships()
+    if new_keys is None or len(new_keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not stored:
+        db.replace_stories(assign_ids(cluster_snapshot(snapshot), stored, db))
+        return
+    new_keys = np.asarray(new_keys, dtype=np.int64)
+    _, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), NEIGHBOURS + 1)
+    touched = {stored[int(k)] for k in neighbours.ravel() if int(k) in stored}
+    affected = np.unique(np.concatenate([new_keys, np.array(db.members(touched), dtype=np.int64)]))
+    groups = cluster_snapshot(snapshot, affected)
+    db.replace_stories(assign_ids(groups, {k: stored[k] for k in affected.tolist() if k in stored}, db), touched)
+
+
+def assign_ids(
+    groups: list[StoryGroup], stored: dict[int, str], db: Database
+) -> list[tuple[str, str | None, tuple[str, ...], list[int]]]:
+    """Give each group the id of the stored story it overlaps most (each old id used once), else a new id.
+
+    ``stored`` maps article keys to their current story ids. New ids are numbered after the highest id
+    ever handed out, so an id never comes back with another meaning.
+    """
     overlaps = sorted(
         (-count, story, index)
         for index, group in enumerate(groups)
-        for story, count in Counter(old[k] for k in group.members if k in old).items()
+        for story, count in Counter(stored[k] for k in group.members if k in stored).items()
     )
     ids: dict[int, str] = {}
     taken: set[str] = set()
@@ -136,18 +169,6 @@ def _story(story_id: str, headline_text: str | None, keywords: str, members: lis
         headline=headline_text, keywords=json.loads(keywords), first_published=dates[0] if dates else None,
         last_published=dates[-1] if dates else None, articles=[a.id for a in ordered],
     )
-
-
-def _paragraph_vectors(snapshot: Snapshot) -> dict[int, np.ndarray]:
-    """Every article's paragraph vectors, in paragraph order, by article key."""
-    owners = snapshot.db.paragraph_owners()
-    keys = snapshot.paragraphs.keys()
-    vectors = snapshot.paragraphs.vectors()
-    order = np.argsort(keys, kind="stable")  # paragraph keys grow with position inside an article
-    grouped: dict[int, list[int]] = defaultdict(list)
-    for row in order:
-        grouped[owners[int(keys[row])]].append(int(row))
-    return {article: vectors[rows] for article, rows in grouped.items()}
 
 
 def _with_title(title: np.ndarray | None, paragraphs: np.ndarray) -> np.ndarray:
