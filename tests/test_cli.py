@@ -111,3 +111,11 @@ def test_python_dash_m_reads_stdin_and_honours_the_index_environment(seed_index_
         text=True, capture_output=True, env=env, cwd=ROOT, check=True,
     )
     assert json.loads(query.stdout)["id"] == "piped" and query.stderr == ""
+
+
+def test_remove_reports_missing_ids_with_exit_1(runner, seed_index_copy):
+    result = runner.invoke(main, ["remove", SEED_ID, "ghost", "--index", str(seed_index_copy)])
+    assert result.exit_code == 1 and json.loads(result.stdout) == {"removed": 1, "missing": ["ghost"]}
+    assert "1 id(s) not in the index: ghost" in result.stderr
+    info = json.loads(runner.invoke(main, ["info", "--index", str(seed_index_copy)]).stdout)
+    assert (info["articles"], info["paragraphs"], info["stories"]) == (0, 0, 0)

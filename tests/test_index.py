@@ -201,3 +201,16 @@ def test_a_writer_killed_mid_append_leaves_a_readable_index(seed_index_copy, poi
         assert len(index) == 2
     generations = {name.split(".")[0] for name in os.listdir(seed_index_copy) if name.startswith("g")}
     assert len(generations) == 2  # the current generation and the one before, no leftovers
+
+
+def test_remove_deletes_vectors_rows_and_story_membership(seed_index_copy):
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add([QUAKE, QUAKE_2, FOOTBALL])
+        assert index.story_of("quake-1") == index.story_of("quake-2")
+        assert index.remove(["quake-2", "not-there", "quake-2"]) == ["quake-2"]
+        assert "quake-2" not in index and len(index) == 3
+        assert all(m.id != "quake-2" for m in index.similar("earthquake in Antofagasta", k=10))
+        assert all(m.id != "quake-2" for m in index.similar("earthquake in Antofagasta", k=10, level="paragraph"))
+        assert [s.articles for s in index.stories() if "quake-1" in s.articles] == [["quake-1"]]
+        info = index.info()
+        assert info.paragraphs == sum(len(index.paragraphs(i)) for i in (SEED_ID, "quake-1", "football-1"))

@@ -203,6 +203,33 @@ def _read_query(text: str | None, file_path: str | None) -> str:
         raise InputError(f"{file_path}: cannot read the query file ({exc})") from None
 
 @main.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@index_option
+@format_option
+def remove(article_ids: Sequence[str], index_dir: str, output_format: str) -> None:
+    """Delete articles (their vectors, paragraphs and story membership) by id.
+
+    Prints {"removed": N, "missing": [...]}; exits 1 when an id was not in the index (the others are
+    still removed). "-" reads the ids from stdin, one a line.
+
+    \b
+    Examples:
+      storycluster remove 000_a9ac1080b439bae5
+      jq -r .id retracted.jsonl | storycluster remove - --index indexes/news
+    """
+    from .index import StoryIndex
+
+    ids = [line.strip() for line in sys.stdin if line.strip()] if list(article_ids) == ["-"] else list(article_ids)
+    with StoryIndex.open(index_dir) as story_index:
+        removed = story_index.remove(ids)
+    missing = [i for i in dict.fromkeys(ids) if i not in set(removed)]
+    print_records([{"removed": len(removed), "missing": missing}], output_format)
+    if missing:
+        click.echo(f"storycluster: error: {len(missing)} id(s) not in the index: {', '.join(missing[:5])}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
 @index_option
 @click.option("--story", "story_id", help="Show one story's coverage: each article and what it reports that others do not.")
 @click.option("--stored", is_flag=True, help="Print the stored grouping without re-clustering.")

@@ -321,11 +321,8 @@ class StoryIndex:
         snapshot = self._snapshot
         try:
             with snapshot.next_generation(vectors_changed=True) as db:
-                removed_articles, removed_paragraphs, removed_terms = db.delete_articles([a.id for a in todo])
-                for vectors, removed in ((snapshot.articles, removed_articles), (snapshot.titles, removed_articles),
-                                         (snapshot.paragraphs, removed_paragraphs)):
-                    vectors.remove(removed)
-                snapshot.df = snapshot.df - document_frequencies(unpack(removed_terms)) + document_frequencies(terms)
+                _delete(snapshot, db, [a.id for a in todo])
+                snapshot.df = snapshot.df + document_frequencies(terms)
                 added = []
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
                     article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
@@ -358,6 +355,22 @@ class StoryIndex:
             _Embedded(vectors[start:start + n], vectors[start + n] if titled else None, vectors[start + n + titled])
             for start, n, titled in spans
         ]
+
+    def remove(self, article_ids: Sequence[str]) -> list[str]:
+        """Delete articles with their vectors, paragraphs and story membership; returns the ids removed.
+
+        Ids not in the index are ignored (compare the result with what you asked for).
+        """
+        with self.directory.writing():
+            self._reopen()
+            snapshot = self._snapshot
+            try:
+                with snapshot.next_generation(vectors_changed=True) as db:
+                    removed = _delete(snapshot, db, list(dict.fromkeys(article_ids)))
+                    db.drop_empty_stories()
+            finally:
+                self._reopen()
+        return removed
 
     # -- stories -------------------------------------------------------------------------------------
 
@@ -396,6 +409,17 @@ class StoryIndex:
         """The id of the stored story an article belongs to (None before the first clustering)."""
         key = self._key(article_id)
         return self._snapshot.db.stories_of([key]).get(key)
+
+
+def _delete(snapshot: Snapshot, db, article_ids: list[str]) -> list[str]:
+    """Delete articles inside a generation being written: rows, vectors and term frequencies."""
+    present = [i for i in article_ids if db.article_key(i) is not None]
+    article_keys, paragraph_keys, terms = db.delete_articles(present)
+    snapshot.articles.remove(article_keys)
+    snapshot.titles.remove(article_keys)
+    snapshot.paragraphs.remove(paragraph_keys)
+    snapshot.df = snapshot.df - document_frequencies(unpack(terms))
+    return present
 
 
 def _filters(sources: Sequence[str], exclude: Sequence[str], since: str | None, until: str | None) -> Filters:
