@@ -122,3 +122,32 @@ def test_cli_eval_without_labels_is_an_input_error(tmp_path):
     data.write_text(json.dumps({"id": "a", "text": "no label here"}) + "\n")
     result = CliRunner().invoke(main, ["eval", str(data)])
     assert result.exit_code == 3 and "no record has a 'story' label" in result.stderr
+
+
+WIRE = ("PARIS (Wire) - French farmers blocked motorways around Paris on Monday with hundreds of tractors, "
+        "demanding lower fuel taxes and fewer environmental rules, and vowed to stay until the government "
+        "answers their demands. Police said 600 tractors took part.")
+
+
+def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(seed_index_copy):
+    copies = [
+        article("wire-1", "agency", "2024-01-29T07:00:00+00:00", "Farmers block Paris motorways", WIRE),
+        article("copy-1", "paper-a", "2024-01-29T08:00:00+00:00", "Farmers block Paris motorways", WIRE),
+        article("rewrite-1", "paper-b", "2024-01-29T09:00:00+00:00", "Tractors block roads around Paris",
+                WIRE.replace("on Monday", "early on Monday").replace("Police said", "According to police,")),
+        article("own-1", "paper-c", "2024-01-29T10:00:00+00:00", "Angry farmers besiege the capital",
+                "Hundreds of tractors closed the main roads into Paris as farmers protested against fuel taxes "
+                "and green rules; the prime minister promised talks. Officers counted about 600 vehicles."),
+    ]
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add(copies)
+        flagged = {m.id: m.duplicate_of for m in index.similar_to("wire-1", k=5, all_copies=True)}
+        assert {i: flagged[i] for i in ("copy-1", "rewrite-1", "own-1")} == {
+            "copy-1": "wire-1", "rewrite-1": "wire-1", "own-1": None}
+        story = next(s for s in index.stories() if "wire-1" in s.articles)
+        assert sorted(story.articles) == ["copy-1", "own-1", "rewrite-1", "wire-1"]
+        assert story.sources == ["agency", "paper-a", "paper-b", "paper-c"]
+        shown = index.similar_to("own-1", k=5)
+        farm = [m for m in shown if m.id in ("wire-1", "copy-1", "rewrite-1")]
+        assert len(farm) == 1 and sorted([farm[0].id, *farm[0].copies]) == ["copy-1", "rewrite-1", "wire-1"]
+        assert {m.id for m in index.similar_to("own-1", k=5, all_copies=True)} >= {"wire-1", "copy-1", "rewrite-1"}

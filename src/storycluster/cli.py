@@ -158,16 +158,19 @@ def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
 @click.option("--exclude-source", multiple=True, help="Not this outlet (repeatable).")
 @click.option("--since", help="Only articles published on or after this date (ISO 8601).")
 @click.option("--until", help="Only articles published on or before this date (ISO 8601).")
+@click.option("--all", "all_copies", is_flag=True, help="Show every wire copy instead of one per group of copies.")
 @format_option
 def similar(
     text: str | None, article_id: str | None, file_path: str | None, index_dir: str, model: str | None, k: int,
     level: str, source: tuple[str, ...], exclude_source: tuple[str, ...], since: str | None, until: str | None,
-    output_format: str,
+    all_copies: bool, output_format: str,
 ) -> None:
     """Related reporting for a text, a stored article (--id) or a file (--file).
 
-    Prints one JSON object per hit: id, score, title, source, url, published, and the best-matching
-    paragraph as evidence (paragraph, paragraph_score). TEXT "-" reads the query from stdin.
+    Prints one JSON object per hit: id, score, title, source, url, published, the best-matching
+    paragraph as evidence (paragraph, paragraph_score), its story, and for a wire copy the article it
+    copies (duplicate_of); copies of one text show once (the others in "copies") unless --all.
+    TEXT "-" reads the query from stdin.
 
     \b
     Examples:
@@ -181,7 +184,10 @@ def similar(
     if len(given) != 1:
         raise click.UsageError("give exactly one of TEXT, --id or --file")
     story_index = StoryIndex.open(index_dir, model=model)
-    options: dict[str, Any] = dict(k=k, level=level, sources=source, exclude_sources=exclude_source, since=since, until=until)
+    options: dict[str, Any] = dict(
+        k=k, level=level, sources=source, exclude_sources=exclude_source, since=since, until=until,
+        all_copies=all_copies,
+    )
     if article_id:
         matches = story_index.similar_to(article_id, **options)
     else:

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS articles (
     extra TEXT NOT NULL DEFAULT '{}',
     content_hash TEXT NOT NULL,
     added TEXT NOT NULL,
-    terms BLOB NOT NULL
+    terms BLOB NOT NULL,
+    duplicate_of TEXT
 );
 CREATE TABLE IF NOT EXISTS paragraphs (
     key INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -206,6 +207,21 @@ class Database:
                 f"SELECT article FROM story_members WHERE story IN ({', '.join('?' * len(chunk))})", chunk
             )
             found.extend(int(r[0]) for r in rows)
+        return found
+
+    def set_duplicate(self, key: int, original: str) -> None:
+        """Record that the article with ``key`` copies the article with id ``original``."""
+        self.connection.execute("UPDATE articles SET duplicate_of = ? WHERE key = ?", (original, int(key)))
+
+    def originals(self, keys: Iterable[int]) -> dict[int, str]:
+        """For each of ``keys`` that is a copy, the id of the article it copies."""
+        found: dict[int, str] = {}
+        for chunk in _chunks([int(k) for k in keys]):
+            rows = self.connection.execute(
+                f"SELECT key, duplicate_of FROM articles WHERE duplicate_of IS NOT NULL"
+                f" AND key IN ({', '.join('?' * len(chunk))})", chunk,
+            )
+            found.update({int(k): d for k, d in rows})
         return found
 
     def memberships(self) -> dict[int, str]:

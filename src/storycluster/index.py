@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Literal
@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from .database import Filters, StoredParagraph
+from .duplicates import mark_copies
 from .embedding import Embedder, canonical_model_name
 from .errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
 from .lexical import count_terms, document_frequencies, lexical_text, pack, unpack
@@ -25,6 +26,7 @@ from .store import IndexDirectory
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "headline+text"
 COMMIT_EVERY = 1000
+COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
 RERANK_CANDIDATES = 100
 
@@ -178,12 +180,14 @@ class StoryIndex:
         exclude_sources: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
+        all_copies: bool = False,
     ) -> list[Match]:
         """Articles (or paragraphs, with ``level="paragraph"``) that report what ``text`` reports.
 
         Article scores mix the cosine of the article vectors with the TF-IDF cosine of their words
         (names, places and numbers tell one event from another of the same kind); ``paragraph_score`` is
-        the cosine of the best-matching paragraph, shown as evidence.
+        the cosine of the best-matching paragraph, shown as evidence. Wire copies of one text show once
+        (the others listed in ``copies``) unless ``all_copies``.
         """
         if not text.strip():
             raise StoryclusterError("the query text is empty")
@@ -191,7 +195,9 @@ class StoryIndex:
         vectors = self.embedder.encode([*paragraphs, article_text(None, text, self.embedder.max_words)])
         filters = _filters(sources, exclude_sources, since, until)
         terms = count_terms([lexical_text(None, text)])
-        return self._search(vectors[:-1], vectors[-1], terms, k=k, level=level, filters=filters, exclude=None)
+        return self._search(
+            vectors[:-1], vectors[-1], terms, k=k, level=level, filters=filters, exclude=None, all_copies=all_copies
+        )
 
     def similar_to(
         self,
@@ -203,6 +209,7 @@ class StoryIndex:
         exclude_sources: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
+        all_copies: bool = False,
     ) -> list[Match]:
         """Other articles (or their paragraphs) that report what the stored article ``article_id`` reports.
 
@@ -214,10 +221,13 @@ class StoryIndex:
         filters = _filters(sources, exclude_sources, since, until)
         terms = unpack(self._snapshot.db.terms([key]))
         query = self._snapshot.articles.vectors([key])[0]
-        return self._search(vectors, query, terms, k=k, level=level, filters=filters, exclude=(key, own))
+        return self._search(
+            vectors, query, terms, k=k, level=level, filters=filters, exclude=(key, own), all_copies=all_copies
+        )
 
     def _search(
-        self, query_paragraphs, query_article, query_terms, *, k: int, level: Level, filters: Filters, exclude
+        self, query_paragraphs, query_article, query_terms, *, k: int, level: Level, filters: Filters, exclude,
+        all_copies: bool,
     ) -> list[Match]:
         if k < 1:
             raise StoryclusterError("k must be at least 1")
@@ -232,19 +242,21 @@ class StoryIndex:
         else:
             deny = np.array([p.key for p in exclude[1]], dtype=np.int64) if exclude else None
             allow = db.paragraph_keys(filters) if filters else None
-            scores, keys = self._snapshot.paragraphs.search(query_paragraphs, k, allow=allow, deny=deny)
+            fetch = k if all_copies else k * COPY_OVERFETCH
+            scores, keys = self._snapshot.paragraphs.search(query_paragraphs, fetch, allow=allow, deny=deny)
             best: dict[int, float] = {}
             for key, score in zip(keys.ravel(), scores.ravel()):
                 if key >= 0 and score > best.get(int(key), -np.inf):
                     best[int(key)] = float(score)
-            matches = self._paragraph_matches(sorted(best.items(), key=lambda item: -item[1])[:k])
+            matches = self._paragraph_matches(sorted(best.items(), key=lambda item: -item[1]))
+        matches = (matches if all_copies else _collapse_copies(matches, level))[:k]
         if exclude is None:
             return matches
         own_story = db.stories_of([exclude[0]]).get(exclude[0])
         return [m.with_story(m.story, same_story=own_story is not None and m.story == own_story) for m in matches]
 
     def _rank_articles(self, query_article, query_terms, k, allow, deny) -> list[tuple[int, float]]:
-        """Dense candidates from FAISS, re-ranked by the mix of dense and TF-IDF cosine."""
+        """Dense candidates from FAISS (at least ``k``), re-ranked by the mix of dense and TF-IDF cosine."""
         snapshot = self._snapshot
         dense, keys = snapshot.articles.search(query_article, max(k, RERANK_CANDIDATES), allow=allow, deny=deny)
         found = keys[0] >= 0
@@ -254,28 +266,31 @@ class StoryIndex:
         weights = snapshot.term_weights
         lexical = (weights.weigh(unpack(snapshot.db.terms(keys))) @ weights.weigh(query_terms).T).toarray().ravel()
         scores = DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical
-        order = np.argsort(-scores, kind="stable")[:k]
+        order = np.argsort(-scores, kind="stable")
         return [(int(keys[i]), float(scores[i])) for i in order]
 
     def _article_matches(self, hits: list[tuple[int, float]], query_paragraphs: np.ndarray) -> list[Match]:
         db = self._snapshot.db
         keys = [key for key, _ in hits]
         articles, paragraphs, stories = db.articles(keys), db.paragraphs_of(keys), db.stories_of(keys)
+        originals = db.originals(keys)
         matches = []
         for key, score in hits:
             own = paragraphs.get(key, [])
             evidence = self._snapshot.paragraphs.vectors(p.key for p in own) @ query_paragraphs.T
             row = int(np.argmax(evidence.max(axis=1)))
-            matches.append(_match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key)))
+            matches.append(
+                _match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key), originals.get(key))
+            )
         return matches
 
     def _paragraph_matches(self, hits: list[tuple[int, float]]) -> list[Match]:
         db = self._snapshot.db
         paragraphs = db.paragraphs(key for key, _ in hits)
         owners = [paragraphs[key].article for key, _ in hits]
-        articles, stories = db.articles(owners), db.stories_of(owners)
+        articles, stories, originals = db.articles(owners), db.stories_of(owners), db.originals(owners)
         return [
-            _match(articles[owner], score, paragraphs[key], score, stories.get(owner))
+            _match(articles[owner], score, paragraphs[key], score, stories.get(owner), originals.get(owner))
             for (key, score), owner in zip(hits, owners)
         ]
 
@@ -331,6 +346,7 @@ class StoryIndex:
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :])
                     if vectors.title is not None:
                         snapshot.titles.add(np.array([article_key]), vectors.title[None, :])
+                mark_copies(snapshot, db, added)
                 update_stories(snapshot, db, added)
         finally:
             self._reopen()
@@ -434,12 +450,37 @@ def _filters(sources: Sequence[str], exclude: Sequence[str], since: str | None, 
         raise StoryclusterError(f"unreadable date {exc.args[0]!r} (use ISO 8601, e.g. 2024-05-31)") from None
 
 
-def _match(article: Article, score: float, paragraph: StoredParagraph, paragraph_score: float, story: str | None) -> Match:
+def _match(
+    article: Article, score: float, paragraph: StoredParagraph, paragraph_score: float, story: str | None,
+    duplicate_of: str | None,
+) -> Match:
     return Match(
         id=article.id, score=round(score, 4), title=article.title, source=article.source, url=article.url,
         published=article.published, paragraph=paragraph.text, paragraph_score=round(paragraph_score, 4),
-        paragraph_index=paragraph.position, story=story,
+        paragraph_index=paragraph.position, story=story, duplicate_of=duplicate_of,
     )
+
+
+def _collapse_copies(matches: list[Match], level: Level) -> list[Match]:
+    """Keep the best-ranked article of each group of copies; the others are listed in its ``copies``.
+
+    At paragraph level several paragraphs of the kept article may stay; paragraphs of its copies go.
+    """
+    kept: dict[str, int] = {}  # original id -> position in ``out``
+    out: list[Match] = []
+    for match in matches:
+        group = match.duplicate_of or match.id
+        if group not in kept:
+            kept[group] = len(out)
+            out.append(match)
+            continue
+        first = out[kept[group]]
+        if match.id == first.id:
+            if level == "paragraph":
+                out.append(match)
+        elif match.id not in first.copies:
+            out[kept[group]] = replace(first, copies=[*first.copies, match.id])
+    return out
 
 
 def _batched(items: Iterable[Article], size: int) -> Iterator[list[Article]]:

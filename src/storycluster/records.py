@@ -47,6 +47,8 @@ class Match:
     paragraph_index: int
     story: str | None = None
     same_story: bool | None = None
+    duplicate_of: str | None = None
+    copies: list[str] = field(default_factory=list)
 
     def with_story(self, story: str | None, *, same_story: bool | None) -> Match:
         """This match with its story and whether it shares the query article's story."""
