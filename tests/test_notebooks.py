@@ -1,8 +1,9 @@
 """The notebooks in notebooks/: committed clean, and run top to bottom without an error, drawing figures.
 
-Slow: this file runs every notebook in a real Jupyter kernel with the real model. On bench data each run
-takes one to three minutes. The seed runs (no bench data) and the dated-corpus run take about 20 s each. Run only the quick checks
-with ``pytest tests/test_notebooks.py -k "clean or kernel"``.
+Slow: this file runs every notebook in a real Jupyter kernel with the real model, 2.5 to 5 minutes in all
+on two busy cores. On bench data each notebook takes 15 s to 2 min; the seed runs (no bench data) and
+the dated-corpus run take about 10 s each. Run only the quick checks with
+``pytest tests/test_notebooks.py -k "clean or kernel"``.
 """
 
 from __future__ import annotations
@@ -24,24 +25,30 @@ TIME_LIMIT = 180  # seconds per notebook on bench data (issue 7)
 
 # Six short articles in two stories, three outlets each, with dates, for the story map's timeline.
 DATED = [
-    ("bridge-1", "Harbour bridge shut after engineers find crack", "Coast Herald", "2024-03-04T08:00:00Z",
-     "The harbour bridge was closed to traffic on Monday after engineers found a crack in a steel girder. "
-     "The city said ferries would run extra services while the bridge is inspected."),
-    ("bridge-2", "Crack in girder closes harbour bridge", "City Daily", "2024-03-04T11:30:00Z",
-     "Engineers closed the harbour bridge after spotting a crack in one of its steel girders during a routine check. "
-     "Commuters were told to take the ferry or the ring road."),
-    ("bridge-3", "Harbour bridge to stay closed all week", "Morning Post", "2024-03-06T07:15:00Z",
-     "The harbour bridge, closed since Monday over a cracked steel girder, will stay shut for the rest of the week, "
-     "the city's engineers said, as repairs to the girder begin."),
-    ("library-1", "Central library reopens after flood repairs", "City Daily", "2024-03-10T09:00:00Z",
-     "The central library reopened on Sunday, eight months after a burst water main flooded its basement archive. "
-     "Most of the damaged books were freeze-dried and saved."),
-    ("library-2", "Flooded library opens its doors again", "Coast Herald", "2024-03-10T14:00:00Z",
-     "Readers queued outside the central library as it opened again after repairs to the flood damage caused by a "
-     "burst water main last summer."),
-    ("library-3", "Library archive saved by freeze-drying, staff say", "Morning Post", "2024-03-11T10:00:00Z",
-     "Staff at the central library said freeze-drying saved most of the archive soaked when a water main burst "
-     "under the building; the library reopened this weekend."),
+    {"id": "bridge-1", "title": "Harbour bridge shut after engineers find crack", "source": "Coast Herald",
+     "published": "2024-03-04T08:00:00Z",
+     "text": ("The harbour bridge was closed to traffic on Monday after engineers found a crack in a steel "
+              "girder. The city said ferries would run extra services while the bridge is inspected.")},
+    {"id": "bridge-2", "title": "Crack in girder closes harbour bridge", "source": "City Daily",
+     "published": "2024-03-04T11:30:00Z",
+     "text": ("Engineers closed the harbour bridge after spotting a crack in one of its steel girders during "
+              "a routine check. Commuters were told to take the ferry or the ring road.")},
+    {"id": "bridge-3", "title": "Harbour bridge to stay closed all week", "source": "Morning Post",
+     "published": "2024-03-06T07:15:00Z",
+     "text": ("The harbour bridge, closed since Monday over a cracked steel girder, will stay shut for the "
+              "rest of the week, the city's engineers said, as repairs to the girder begin.")},
+    {"id": "library-1", "title": "Central library reopens after flood repairs", "source": "City Daily",
+     "published": "2024-03-10T09:00:00Z",
+     "text": ("The central library reopened on Sunday, eight months after a burst water main flooded its "
+              "basement archive. Most of the damaged books were freeze-dried and saved.")},
+    {"id": "library-2", "title": "Flooded library opens its doors again", "source": "Coast Herald",
+     "published": "2024-03-10T14:00:00Z",
+     "text": ("Readers queued outside the central library as it opened again after repairs to the flood "
+              "damage caused by a burst water main last summer.")},
+    {"id": "library-3", "title": "Library archive saved by freeze-drying, staff say",
+     "source": "Morning Post", "published": "2024-03-11T10:00:00Z",
+     "text": ("Staff at the central library said freeze-drying saved most of the archive soaked when a water "
+              "main burst under the building; the library reopened this weekend.")},
 ]
 
 
@@ -69,6 +76,7 @@ def text_of(notebook: nbformat.NotebookNode) -> str:
 
 
 def tagged(notebook: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
+    """The one cell carrying ``tag``."""
     (cell,) = [c for c in notebook.cells if tag in c.metadata.get("tags", [])]
     return cell
 
@@ -111,7 +119,7 @@ def test_kernel_runs_this_python(kernel_env, tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_notebook_runs_on_bench_data_and_draws(path, bench_dir, kernel_env):
-    """Slow (1-3 min each): the default run on ../shared/bench, from the notebook's folder as Jupyter does."""
+    """Slow (15 s to 2 min each): the default run on ../shared/bench, started in notebooks/ like Jupyter."""
     notebook, seconds = execute(path, NOTEBOOK_DIR)
     assert f"corpus: {bench_dir}" in text_of(notebook)
     assert sum(figures(cell) for cell in notebook.cells) >= 1, f"{path.name} drew no figure"
@@ -120,7 +128,7 @@ def test_notebook_runs_on_bench_data_and_draws(path, bench_dir, kernel_env):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_notebook_falls_back_to_seeds_without_bench_data(path, kernel_env, tmp_path):
-    """Slow (~20 s each): with no bench folder the notebook runs on seeds/, even started outside the repository."""
+    """Slow (~10 s each): without bench data the notebook runs on seeds/, even started outside the repo."""
     kernel_env.setenv("STORYCLUSTER_BENCH", str(tmp_path / "no-bench-here"))
     notebook, _ = execute(path, tmp_path)
     assert f"corpus: {ROOT / 'seeds'}" in text_of(notebook)
@@ -128,19 +136,14 @@ def test_notebook_falls_back_to_seeds_without_bench_data(path, kernel_env, tmp_p
     if path.name == "02_story_map.ipynb":  # the seed article has no date: the timeline explains instead
         timeline = tagged(notebook, "timeline")
         assert figures(timeline) == 0
-        assert "has a publication date, so there is no timeline" in "".join(output.get("text", "") for output in timeline.outputs)
+        printed = "".join(output.get("text", "") for output in timeline.outputs)
+        assert "has a publication date, so there is no timeline" in printed
 
 
 def test_story_map_draws_a_timeline_where_dates_exist(kernel_env, tmp_path):
-    """Slow (~20 s): a small dated corpus given through STORYCLUSTER_DATA gets a timeline figure."""
+    """Slow (~10 s): a small dated corpus given through STORYCLUSTER_DATA gets a timeline figure."""
     corpus = tmp_path / "dated.jsonl"
-    corpus.write_text(
-        "".join(
-            json.dumps({"id": id_, "title": title, "source": source, "published": published, "text": text}) + "\n"
-            for id_, title, source, published, text in DATED
-        ),
-        encoding="utf-8",
-    )
+    corpus.write_text("".join(json.dumps(record) + "\n" for record in DATED), encoding="utf-8")
     kernel_env.setenv("STORYCLUSTER_DATA", str(corpus))
     notebook, _ = execute(NOTEBOOK_DIR / "02_story_map.ipynb", NOTEBOOK_DIR)
     assert f"corpus: {corpus}" in text_of(notebook)

@@ -151,3 +151,16 @@ def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(s
         farm = [m for m in shown if m.id in ("wire-1", "copy-1", "rewrite-1")]
         assert len(farm) == 1 and sorted([farm[0].id, *farm[0].copies]) == ["copy-1", "rewrite-1", "wire-1"]
         assert {m.id for m in index.similar_to("own-1", k=5, all_copies=True)} >= {"wire-1", "copy-1", "rewrite-1"}
+
+
+def test_an_article_dated_far_from_a_story_opens_a_new_one(seed_index_copy):
+    a_year_later = [
+        article(f"{a.id}-2025", a.source, a.published.replace("2024", "2025"), a.title, a.text) for a in CHILE
+    ]
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add(CHILE)
+        index.add(a_year_later)  # the same words, a year on: a new event
+        assert index.story_of("chile-a") == index.story_of("chile-b")
+        assert index.story_of("chile-a-2025") == index.story_of("chile-b-2025") != index.story_of("chile-a")
+        rebuilt = {frozenset(s.articles) for s in index.cluster()}
+        assert frozenset({"chile-a", "chile-b"}) in rebuilt and frozenset({"chile-a-2025", "chile-b-2025"}) in rebuilt

@@ -83,7 +83,9 @@ class StoryConfig:
         ngram_max: longest word n-gram in the TF-IDF vocabulary.
         min_df: a term must occur in this many articles to count (rarer ones cannot link two articles).
         max_df: terms in more than this share of articles are ignored.
-        max_days_apart: if set, articles with both dates further apart than this are never linked directly.
+        max_days_apart: a story goes quiet after this many days without an article: articles further apart
+            are never linked directly, and two groups whose date spans lie further apart never merge (so last
+            year's story does not absorb today's report of a similar event). None turns dates off.
     """
 
     dense_weight: float = 0.5
@@ -94,7 +96,7 @@ class StoryConfig:
     ngram_max: int = 2
     min_df: int = 2
     max_df: float = 0.5
-    max_days_apart: float | None = None
+    max_days_apart: float | None = 7.0
 
 
 def best_paragraph_similarity(paragraphs_a: np.ndarray, paragraphs_b: np.ndarray) -> float:
@@ -216,14 +218,21 @@ class _AverageLink:
         density: np.ndarray,
         alpha: float,
         threshold: float,
+        *,
+        days: np.ndarray | None = None,
+        max_gap: float | None = None,
     ) -> np.ndarray:
         """Merge greedily while the best link is >= threshold; returns each article's root cluster id.
 
         ``full`` and ``linear`` are the edges' similarities (see ``StorySimilarity.edges``); pairs without
         an edge count with their linear similarity. ``density`` is ``r`` per article.
         link(A, B) = (sum_linear(A, B) + sum_correction(A, B)) / (|A| |B|) - alpha * (mean r_A + mean r_B) / 2
+        ``days`` (publication day per article, NaN where unknown) and ``max_gap`` keep two groups whose date
+        spans lie more than ``max_gap`` days apart from merging.
         """
         n = len(density)
+        first = days.copy() if days is not None else np.full(n, np.nan)
+        last = first.copy()
         size = np.ones(n)
         dens = density.astype(np.float64).copy()
         # adjacency[a][b] = [sum of linear similarity, sum of corrections] over member pairs
@@ -247,6 +256,8 @@ class _AverageLink:
                 break
             if parent[a] != a or parent[b] != b or version[a] != version_a or version[b] != version_b:
                 continue
+            if max_gap is not None and max(first[a], first[b]) - min(last[a], last[b]) > max_gap:
+                continue  # NaN (a group without dates) compares False: dates unknown never block
             if len(adjacency[a]) < len(adjacency[b]):
                 a, b = b, a
             del adjacency[a][b], adjacency[b][a]
@@ -268,6 +279,7 @@ class _AverageLink:
             parent[b] = a
             size[a] += size[b]
             dens[a] += dens[b]
+            first[a], last[a] = np.fmin(first[a], first[b]), np.fmax(last[a], last[b])
             version[a] += 1
             for x in adjacency[a]:
                 heapq.heappush(heap, (-link(a, x), a, x, int(version[a]), int(version[x])))
@@ -308,8 +320,10 @@ class StoryClusterer:
             left, right = left[keep], right[keep]
         full, linear = self.similarity_.edges(articles, left, right)
         self.density_ = _local_density(n, left, right, full, config.local_k)
+        days = np.array([a.published.timestamp() / 86400 if a.published else np.nan for a in articles])
         roots = _AverageLink(vectors, self.similarity_.matrix, config.dense_weight).run(
-            left, right, full, linear, self.density_, config.local_weight, config.threshold
+            left, right, full, linear, self.density_, config.local_weight, config.threshold,
+            days=days, max_gap=config.max_days_apart,
         )
         self.labels_ = _relabel(roots)
         return self

@@ -325,7 +325,7 @@ class StoryIndex:
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
 
     def _add_chunk(self, chunk: list[Article], progress: Callable[[int], None] | None) -> np.ndarray:
-        unique = {article.id: article for article in chunk}  # the last of duplicate ids wins
+        unique = {article.id: _normalised(article) for article in chunk}  # the last of duplicate ids wins
         stored = self._snapshot.db.content_hashes(list(unique))
         todo = [a for a in unique.values() if stored.get(a.id) != a.content_hash]
         if not todo:
@@ -436,6 +436,16 @@ def _delete(snapshot: Snapshot, db, article_ids: list[str]) -> list[str]:
     snapshot.paragraphs.remove(paragraph_keys)
     snapshot.df = snapshot.df - document_frequencies(unpack(terms))
     return present
+
+
+def _normalised(article: Article) -> Article:
+    """The article with its date in ISO 8601 UTC; an unreadable date is an error naming the article."""
+    if article.published is None:
+        return article
+    try:
+        return replace(article, published=parse_date(article.published))
+    except ValueError:
+        raise StoryclusterError(f"article {article.id!r}: unreadable date {article.published!r}") from None
 
 
 def _filters(sources: Sequence[str], exclude: Sequence[str], since: str | None, until: str | None) -> Filters:

@@ -152,7 +152,6 @@ class OnnxEncoder:
         return vectors
 
 
-@functools.lru_cache(maxsize=4)
 def load_encoder(folder: Path, model_name: str) -> OnnxEncoder:
     """The int8 encoder of the model in ``folder``: from the cache, else exported now (once per process).
 
@@ -160,6 +159,11 @@ def load_encoder(folder: Path, model_name: str) -> OnnxEncoder:
     :class:`UnsupportedModel` for models of another shape and :class:`BackendUnavailable` when onnxruntime
     is missing or the int8 model failed validation against torch.
     """
+    return _load_encoder(folder, model_name, cache_root())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_encoder(folder: Path, model_name: str, root: Path) -> OnnxEncoder:
     reason = unsupported_reason(folder)
     if reason:
         raise UnsupportedModel(f"the model in {folder} cannot run on {ONNX_INT8}: {reason}")
@@ -170,12 +174,10 @@ def load_encoder(folder: Path, model_name: str) -> OnnxEncoder:
         raise BackendUnavailable(
             f"{ONNX_INT8} needs onnxruntime and onnx (pip install onnx onnxruntime)"
         ) from None
-    target = cache_root() / _entry_name(model_name, folder)
+    target = root / _entry_name(model_name, folder, root)
     manifest = _read_valid_entry(target)
     if manifest is None:
-        from .embedding import load_model
-
-        manifest = _export(model_name, folder, load_model(model_name), target)
+        manifest = _export(model_name, folder, target)
     if manifest["validation"]["min_cosine"] < MIN_COSINE:
         raise BackendUnavailable(
             f"the int8 model of {model_name} strays too far from torch (worst cosine "
@@ -184,16 +186,16 @@ def load_encoder(folder: Path, model_name: str) -> OnnxEncoder:
     return OnnxEncoder(target, manifest)
 
 
-def _entry_name(model_name: str, folder: Path) -> str:
+def _entry_name(model_name: str, folder: Path, root: Path) -> str:
     """``<model name>-<hash of its weights and configs>-f<format>``."""
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(model_name).name)
-    return f"{slug}-{_weights_digest(folder)[:16]}-f{FORMAT}"
+    return f"{slug}-{_weights_digest(folder, root)[:16]}-f{FORMAT}"
 
 
-def _weights_digest(folder: Path) -> str:
+def _weights_digest(folder: Path, root: Path) -> str:
     """SHA-256 over the model's weights and configuration files.
 
-    Hashing ~90 MB takes ~0.1 s, so the digest is remembered under ``cache_root()/digests`` keyed by the
+    Hashing ~90 MB takes ~0.1 s, so the digest is remembered under ``root/digests`` keyed by the
     files' paths, sizes and modification times; a changed file changes the key and is hashed again.
     """
     files = sorted(
@@ -201,7 +203,7 @@ def _weights_digest(folder: Path) -> str:
         if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES
     )
     stats = "\n".join(f"{p.resolve()}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}" for p in files)
-    memo = cache_root() / "digests" / hashlib.sha256(stats.encode()).hexdigest()
+    memo = root / "digests" / hashlib.sha256(stats.encode()).hexdigest()
     try:
         return memo.read_text().strip()
     except OSError:
@@ -229,8 +231,15 @@ def _read_valid_entry(target: Path) -> dict[str, Any] | None:
     return None
 
 
-def _export(model_name: str, folder: Path, model: SentenceTransformer, target: Path) -> dict[str, Any]:
-    """Export, quantise and validate ``model`` into the cache entry ``target`` (published by one rename)."""
+def _export(model_name: str, folder: Path, target: Path) -> dict[str, Any]:
+    """Export, quantise and validate the model into the cache entry ``target`` (published by one rename)."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export writes through it)
+    except ImportError:
+        raise BackendUnavailable(f"exporting to {ONNX_INT8} needs the onnx package (pip install onnx)") from None
+    from .embedding import load_model
+
+    model = load_model(model_name)
     log.warning("exporting %s to int8 ONNX, once (cached in %s)", model_name, target.parent)
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -245,6 +254,7 @@ def _export(model_name: str, folder: Path, model: SentenceTransformer, target: P
         model.tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
         manifest = {
             "format": FORMAT,
+            "model": model_name,
             "source": str(folder),
             "dimension": int(model.get_embedding_dimension()),
             "max_seq_length": int(model.max_seq_length),
@@ -272,11 +282,7 @@ def _export(model_name: str, folder: Path, model: SentenceTransformer, target: P
 
 def _export_graph(model: SentenceTransformer, path: Path) -> None:
     """Trace transformer + mean pooling + normalisation into one ONNX graph (eager attention fuses best)."""
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export writes through it)
-        import torch
-    except ImportError:
-        raise BackendUnavailable(f"exporting to {ONNX_INT8} needs the onnx package (pip install onnx)") from None
+    import torch
 
     class Pooled(torch.nn.Module):
         def __init__(self, transformer: torch.nn.Module) -> None:

@@ -316,7 +316,7 @@ def create_app(
         until: Annotated[DateParam, Query(description="With an article on or before (ISO 8601).")] = None,
         min_size: Annotated[int, Query(ge=1, description="At least this many articles.")] = 1,
     ) -> list[Story]:
-        """The stored stories, largest first (grouped by the last ``storycluster stories`` run)."""
+        """The stored stories, largest first; ``since``/``until`` keep stories active in that window."""
         with service.reading() as index:
             return index.stories(min_size=min_size, since=since, until=until)
 
@@ -334,7 +334,8 @@ def create_app(
         """Add articles, replacing stored ones with the same id and new content; unchanged ones are skipped.
 
         Read by the rules of ``storycluster index``: text is cleaned, titles and sources trimmed, other
-        fields kept in ``extra``. New articles join stories at the next ``storycluster stories`` run.
+        fields kept in ``extra``. Unlike the CLI, which drops an unreadable date with a warning, an
+        unreadable ``published`` is refused with 422.
         """
         return service.add(_posted_articles(articles))
 

@@ -1,0 +1,181 @@
+"""The embedding backends: torch and onnx-int8 on the real default model, the export cache, dedupe, errors.
+
+The int8 export runs once per session into a temporary cache (``STORYCLUSTER_CACHE``); tests that damage or
+edit a cache work on a copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storycluster import onnx_backend
+from storycluster.embedding import Embedder, model_folder
+from storycluster.errors import ModelLoadError, StoryclusterError
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+SEED_TEXT = (Path(__file__).resolve().parents[1] / "seeds" / "000_a9ac1080b439bae5.txt").read_text()
+TEXTS = [p.strip() for p in SEED_TEXT.split("\n\n") if p.strip()][:24] + [
+    "Rescue teams searched the rubble after the earthquake.",
+    "Shares fell 4% in early trading.",
+    "Kim",
+]
+COSINE_FLOOR = 0.98  # ecbplus paragraphs and neus_val headlines: min 0.985, mean 0.993 (single words dip to 0.965)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """A session-wide cache directory holding one export of the default model."""
+    root = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STORYCLUSTER_CACHE", str(root))
+        Embedder(backend="onnx-int8").encode(["warm up"])
+    return root
+
+
+@pytest.fixture
+def cache_env(onnx_cache, monkeypatch) -> Path:
+    """Point STORYCLUSTER_CACHE at the session cache; yields its one entry directory."""
+    monkeypatch.setenv("STORYCLUSTER_CACHE", str(onnx_cache))
+    (entry,) = [p for p in (onnx_cache / "onnx").iterdir() if p.name.startswith("all-MiniLM")]
+    return entry
+
+
+@pytest.fixture
+def cache_copy(onnx_cache, tmp_path, monkeypatch) -> Path:
+    """A private copy of the session cache (STORYCLUSTER_CACHE points at it); yields its entry directory."""
+    shutil.copytree(onnx_cache, tmp_path / "cache")
+    monkeypatch.setenv("STORYCLUSTER_CACHE", str(tmp_path / "cache"))
+    (entry,) = [p for p in (tmp_path / "cache" / "onnx").iterdir() if p.name.startswith("all-MiniLM")]
+    return entry
+
+
+@pytest.fixture
+def no_export(monkeypatch):
+    """Fail the test if anything tries to export."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cached export should have been reused")
+
+    monkeypatch.setattr(onnx_backend, "_export", refuse)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_vectors_are_float32_unit_rows(backend, cache_env):
+    embedder = Embedder(backend=backend)
+    vectors = embedder.encode([*TEXTS, ""])
+    assert embedder.backend == backend
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS) + 1, embedder.dimension)
+    assert embedder.dimension == 384
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_backends_agree(cache_env):
+    torch_vectors = Embedder(backend="torch").encode(TEXTS)
+    int8_vectors = Embedder(backend="onnx-int8").encode(TEXTS)
+    cosines = (torch_vectors * int8_vectors).sum(axis=1)
+    assert cosines.min() >= COSINE_FLOOR, cosines.min()
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_identical_texts_embedded_once(backend, cache_env):
+    done: list[int] = []
+    texts = ["Wire copy paragraph.", "Another paragraph here.", "Wire copy paragraph.", "Wire copy paragraph."]
+    vectors = Embedder(backend=backend, batch_size=2).encode(texts, progress=done.append)
+    assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[0], vectors[3])
+    assert not np.array_equal(vectors[0], vectors[1])
+    assert sum(done) == len(texts)
+
+
+def test_export_cache_is_reused(cache_env, no_export):
+    before = (cache_env / "model.onnx").stat()
+    onnx_backend._load_encoder.cache_clear()
+    embedder = Embedder(backend="onnx-int8")
+    assert embedder.backend == "onnx-int8"
+    embedder.encode(["reused"])
+    after = (cache_env / "model.onnx").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "manifest"])
+def test_damaged_cache_is_detected(cache_copy, damage):
+    model = cache_copy / "model.onnx"
+    if damage == "truncate":  # a crash mid-write
+        model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    elif damage == "flip":  # same size, one byte changed
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))
+    else:
+        (cache_copy / "manifest.json").write_text("{")
+    assert onnx_backend._read_valid_entry(cache_copy) is None
+    assert not cache_copy.exists()
+
+
+def test_damaged_cache_is_rebuilt(cache_copy):
+    model = cache_copy / "model.onnx"
+    model.write_bytes(model.read_bytes()[:1000])
+    onnx_backend._load_encoder.cache_clear()
+    embedder = Embedder(backend="onnx-int8")
+    vectors = embedder.encode(TEXTS[:4])
+    assert embedder.backend == "onnx-int8"
+    assert model.stat().st_size > 1_000_000
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert not [p for p in cache_copy.parent.iterdir() if p.name.startswith(".")]  # no temp or trash left
+
+
+def test_failed_validation_refuses_onnx(cache_copy, no_export, monkeypatch):
+    monkeypatch.delenv("STORYCLUSTER_BACKEND", raising=False)
+    manifest = json.loads((cache_copy / "manifest.json").read_text())
+    manifest["validation"]["min_cosine"] = 0.5
+    (cache_copy / "manifest.json").write_text(json.dumps(manifest))
+    onnx_backend._load_encoder.cache_clear()
+    with pytest.raises(ModelLoadError, match="strays too far"):
+        Embedder(backend="onnx-int8").backend
+    assert Embedder().backend == "torch"  # the automatic choice falls back
+
+
+def test_unsupported_model_falls_back_to_torch(tmp_path, cache_env, no_export):
+    source = model_folder("all-MiniLM-L6-v2")
+    folder = tmp_path / "cls-model"
+    shutil.copytree(source, folder, ignore=lambda d, names: [n for n in names if n.endswith(".safetensors")])
+    pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    pooling.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    assert "mean pooling" in onnx_backend.unsupported_reason(folder)
+    assert onnx_backend.unsupported_reason(source) is None
+    assert Embedder(str(folder), backend="onnx-int8").backend == "torch"
+
+
+def test_unknown_backend_is_a_clear_error(monkeypatch):
+    with pytest.raises(StoryclusterError, match="unknown embedding backend 'tensorrt'.*torch, onnx-int8"):
+        Embedder(backend="tensorrt")
+    monkeypatch.setenv("STORYCLUSTER_BACKEND", "gpu")
+    with pytest.raises(StoryclusterError, match="'gpu'"):
+        Embedder()
+    monkeypatch.setenv("STORYCLUSTER_BACKEND", "torch")
+    assert Embedder().backend == "torch"
+
+
+def test_onnx_queries_do_not_import_torch(cache_env):
+    code = (
+        "import sys\n"
+        "from storycluster.embedding import Embedder\n"
+        "e = Embedder(backend='onnx-int8')\n"
+        "assert e.max_words == 153, e.max_words\n"
+        "assert e.encode(['a query']).shape == (1, 384)\n"
+        "loaded = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "STORYCLUSTER_CACHE": str(cache_env.parent.parent)}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
