@@ -326,6 +326,28 @@ def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) ->
 
 @main.command()
 @index_option
+def check(index_dir: str) -> None:
+    """Verify that an index's manifest, files, FAISS sets and SQLite agree.
+
+    Prints {"index": DIR, "ok": true|false, "problems": [...]} and exits 5 when anything is wrong.
+
+    \b
+    Examples:
+      storycluster check
+      storycluster check --index indexes/news || restore-from-backup
+    """
+    from .checking import check_index
+
+    problems = check_index(index_dir)
+    print_records([{"index": index_dir, "ok": not problems, "problems": problems}], "jsonl")
+    for problem in problems:
+        click.echo(f"storycluster: {problem}", err=True)
+    if problems:
+        raise click.exceptions.Exit(5)
+
+
+@main.command()
+@index_option
 @format_option
 def info(index_dir: str, output_format: str) -> None:
     """Show an index's manifest and counts.

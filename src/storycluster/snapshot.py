@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import os
 import shutil
 import time
@@ -14,11 +15,12 @@ import numpy as np
 from .database import Database
 from .errors import IndexCorruptError
 from .lexical import N_FEATURES, TermWeights
-from .store import IndexDirectory, Manifest, connect
+from .store import IndexDirectory, Manifest, connect, file_checksum
 from .vectors import VectorSet
 
 PARTS = ("database", "articles", "titles", "paragraphs", "terms")
 VECTOR_PARTS = ("articles", "titles", "paragraphs")
+VERIFY_ON_OPEN_BYTES = 512 * 2**20  # checksums are verified on open up to this size; `storycluster check` always
 
 
 class Snapshot:
@@ -31,13 +33,29 @@ class Snapshot:
         missing = [f.name for f in files.values() if not f.is_file()]
         if missing:
             raise FileNotFoundError(", ".join(missing))
+        damaged = [f.name for part, f in files.items() if manifest.sizes.get(part, f.stat().st_size) != f.stat().st_size]
+        if not damaged and sum(f.stat().st_size for f in files.values()) <= VERIFY_ON_OPEN_BYTES:
+            damaged = [
+                f.name for part, f in files.items()
+                if part in manifest.checksums and manifest.checksums[part] != file_checksum(f)
+            ]
+        if damaged:
+            raise IndexCorruptError(f"{directory.path}: {', '.join(damaged)} damaged since written; run storycluster check")
+        try:
+            self.articles = VectorSet.load(files["articles"])
+            self.titles = VectorSet.load(files["titles"])
+            self.paragraphs = VectorSet.load(files["paragraphs"])
+            self.df = np.load(files["terms"])
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise IndexCorruptError(f"{directory.path}: unreadable vector file ({str(exc).splitlines()[0]}); run storycluster check") from None
         self.db = Database(connect(files["database"], readonly=True))
-        self.articles = VectorSet.load(files["articles"])
-        self.titles = VectorSet.load(files["titles"])
-        self.paragraphs = VectorSet.load(files["paragraphs"])
-        self.df = np.load(files["terms"])
         self._weights: tuple[np.ndarray, TermWeights] | None = None
-        if len(self.paragraphs) != self.db.count("paragraphs") or len(self.articles) != self.db.count("articles"):
+        try:
+            counts = (self.db.count("paragraphs"), self.db.count("articles"))
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise IndexCorruptError(f"{directory.path}: unreadable database ({exc}); run storycluster check") from None
+        if counts != (len(self.paragraphs), len(self.articles)):
             self.db.close()
             raise IndexCorruptError(
                 f"{directory.path}: generation {manifest.generation} has vectors and rows out of step"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -51,6 +52,8 @@ class Manifest:
     generation: int = 0
     files: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
     format_version: int = FORMAT_VERSION
@@ -136,6 +139,11 @@ class IndexDirectory:
         for part in manifest.files:
             if not self.file(manifest, part).is_file():
                 raise IndexCorruptError(f"refusing to publish: {manifest.files[part]} is missing")
+        manifest = replace(
+            manifest,
+            sizes={part: self.file(manifest, part).stat().st_size for part in manifest.files},
+            checksums={part: file_checksum(self.file(manifest, part)) for part in manifest.files},
+        )
         temporary = self.path / f".{MANIFEST}.tmp"
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(manifest.to_json())
@@ -157,6 +165,15 @@ class IndexDirectory:
             stale = match is not None and int(match.group(1)) not in (current, current - 1)
             if stale or entry.name.endswith(".tmp"):
                 entry.unlink(missing_ok=True)
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_directory(path: Path) -> None:

@@ -1,0 +1,77 @@
+"""``storycluster check``: verify that an index's manifest, files, FAISS sets and SQLite agree."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoryclusterError
+from .snapshot import PARTS, Snapshot
+from .store import IndexDirectory, file_checksum
+
+
+def check_index(path: str | Path) -> list[str]:
+    """Every problem found in the index at ``path`` (an empty list when it is sound).
+
+    Checks that the manifest parses, names files that exist with the recorded sizes and SHA-256
+    checksums, that SQLite passes its integrity check, and that every vector set has exactly one vector
+    per row (articles, headlines, paragraphs), every story member exists and the term frequencies add up.
+    """
+    directory = IndexDirectory(path)
+    try:
+        manifest = directory.read_manifest()
+    except StoryclusterError as exc:
+        return [str(exc)]
+    problems = []
+    for part in PARTS:
+        name = manifest.files.get(part)
+        if name is None:
+            problems.append(f"manifest names no {part} file")
+            continue
+        file = directory.path / name
+        if not file.is_file():
+            problems.append(f"{name}: missing")
+        elif manifest.checksums.get(part) not in (None, file_checksum(file)):
+            problems.append(f"{name}: checksum differs from the manifest (damaged or changed since written)")
+    if problems:
+        return problems
+    try:
+        connection = sqlite3.connect(f"file:{directory.file(manifest, 'database')}?mode=ro", uri=True)
+        verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        connection.close()
+    except sqlite3.DatabaseError as exc:
+        return [f"{manifest.files['database']}: not a readable SQLite database ({exc})"]
+    if verdict != "ok":
+        return [f"{manifest.files['database']}: SQLite integrity check failed: {verdict}"]
+    try:
+        snapshot = Snapshot(directory, manifest)
+    except StoryclusterError as exc:
+        return [str(exc)]
+    try:
+        return _agreement(snapshot)
+    finally:
+        snapshot.close()
+
+
+def _agreement(snapshot: Snapshot) -> list[str]:
+    db = snapshot.db.connection
+    problems = []
+    expected = {
+        "articles": {r[0] for r in db.execute("SELECT key FROM articles")},
+        "titles": {r[0] for r in db.execute("SELECT key FROM articles WHERE title IS NOT NULL")},
+        "paragraphs": {r[0] for r in db.execute("SELECT key FROM paragraphs")},
+    }
+    for part, keys in expected.items():
+        stored = snapshot.__getattribute__(part).keys()
+        if len(stored) != len(set(stored.tolist())) or set(stored.tolist()) != keys:
+            problems.append(f"{part}: FAISS holds {len(stored)} vectors for {len(keys)} rows, or other keys")
+    orphans = db.execute("SELECT COUNT(*) FROM story_members WHERE article NOT IN (SELECT key FROM articles)").fetchone()[0]
+    if orphans:
+        problems.append(f"stories: {orphans} members are not in the index")
+    if int(snapshot.df.sum()) != sum(len(blob) // 8 for (blob,) in db.execute("SELECT terms FROM articles")):
+        problems.append("term frequencies do not add up to the stored term counts")
+    if np.any(snapshot.df < 0):
+        problems.append("negative term frequencies")
+    return problems
