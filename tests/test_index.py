@@ -117,6 +117,13 @@ def test_vectors_and_rows_out_of_step_are_refused(seed_index_copy):
     manifest = json.loads((seed_index_copy / "manifest.json").read_text())
     previous = f"g{manifest['generation'] - 1:06d}.paragraphs.faiss"
     shutil.copyfile(seed_index_copy / previous, seed_index_copy / manifest["files"]["paragraphs"])
+    with pytest.raises(IndexCorruptError, match="damaged since written"):
+        StoryIndex.open(seed_index_copy)
+    # Even with the manifest rewritten to match the swapped file, vectors and rows disagree.
+    from storycluster.store import IndexDirectory, Manifest
+
+    directory = IndexDirectory(seed_index_copy)
+    directory.publish(Manifest(**{**manifest, "sizes": {}, "checksums": {}}))
     with pytest.raises(IndexCorruptError, match="out of step"):
         StoryIndex.open(seed_index_copy)
 

@@ -164,3 +164,20 @@ def test_an_article_dated_far_from_a_story_opens_a_new_one(seed_index_copy):
         assert index.story_of("chile-a-2025") == index.story_of("chile-b-2025") != index.story_of("chile-a")
         rebuilt = {frozenset(s.articles) for s in index.cluster()}
         assert frozenset({"chile-a", "chile-b"}) in rebuilt and frozenset({"chile-a-2025", "chile-b-2025"}) in rebuilt
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Gov. Sarah Palin said on Friday she would resign. More text follows here.",
+         "Gov. Sarah Palin said on Friday she would resign."),
+        ("No full stop in a very long opening that goes on and on well past the twenty word limit of a "
+         "headline without ever ending its sentence at all", "No full stop in a very long opening that goes on "
+         "and on well past the twenty word limit of…"),
+    ],
+)
+def test_headline_without_a_title_is_the_first_real_sentence(text, expected):
+    from storycluster.stories import headline
+
+    assert headline(Article(id="x", text=text)) == expected
+    assert headline(Article(id="x", text=text, title="A title")) == "A title"

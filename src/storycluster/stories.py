@@ -17,6 +17,7 @@ from .records import Article, Coverage, Distinct, Story, StoryCoverage
 from .snapshot import Snapshot
 
 HEADLINE_WORDS = 20
+HEADLINE_MIN_WORDS = 6
 DISTINCT_PER_ARTICLE = 2
 
 
@@ -154,10 +155,17 @@ def story_coverage(snapshot: Snapshot, story_id: str) -> StoryCoverage:
 
 
 def headline(article: Article) -> str:
-    """An article's title, or the start of its first sentence where it has none."""
+    """An article's title or, where it has none, its first sentence (of at least a few words).
+
+    Sentence ends closer than ``HEADLINE_MIN_WORDS`` words to the start are skipped, so abbreviations
+    such as "Gov." or "U.S." do not cut the headline short.
+    """
     if article.title:
         return article.title
-    words = article.text.split(".")[0].split()
+    words = article.text.split()
+    for position, word in enumerate(words[:HEADLINE_WORDS]):
+        if position + 1 >= HEADLINE_MIN_WORDS and word.endswith((".", "!", "?")):
+            return " ".join(words[: position + 1])
     return " ".join(words[:HEADLINE_WORDS]) + ("…" if len(words) > HEADLINE_WORDS else "")
 
 
