@@ -29,9 +29,13 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
+_SCRATCH: list[tempfile.TemporaryDirectory] = []
+
+
 def temporary_index_dir() -> Path:
-    """A fresh directory for a throw-away index."""
-    return Path(tempfile.mkdtemp(prefix="storycluster-bench-")) / "index"
+    """A fresh directory for a throw-away index, removed when the script ends."""
+    _SCRATCH.append(tempfile.TemporaryDirectory(prefix="storycluster-bench-"))
+    return Path(_SCRATCH[-1].name) / "index"
 
 
 def peak_rss_mb() -> float:

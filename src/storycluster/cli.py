@@ -270,7 +270,7 @@ def stories(
         found = story_index.stories(min_size=min_size, since=since, until=until)
         print_records(
             [s.to_dict() for s in found], output_format,
-            columns=("story", "size", "sources", "first_published", "headline", "keywords"),
+            columns=("story", "size", "sources", "first_published", "keywords", "headline"),
         )
 
 
