@@ -119,3 +119,20 @@ def test_remove_reports_missing_ids_with_exit_1(runner, seed_index_copy):
     assert "1 id(s) not in the index: ghost" in result.stderr
     info = json.loads(runner.invoke(main, ["info", "--index", str(seed_index_copy)]).stdout)
     assert (info["articles"], info["paragraphs"], info["stories"]) == (0, 0, 0)
+
+
+def test_a_full_disk_is_one_line_and_exit_9_and_the_index_is_kept(runner, seed_index_copy, tmp_path, monkeypatch):
+    from storycluster.vectors import VectorSet
+
+    def full(self, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(VectorSet, "save", full)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps({"id": "new", "text": "An article that will not fit on the disk today."}) + "\n")
+    result = runner.invoke(main, ["index", str(feed), "--index", str(seed_index_copy)])
+    assert result.exit_code == 9 and "Traceback" not in result.output
+    assert result.stderr.startswith("storycluster: error: No space left on device (")
+    assert result.stderr.rstrip().endswith("the index keeps its last committed state")
+    info = json.loads(runner.invoke(main, ["info", "--index", str(seed_index_copy)]).stdout)
+    assert info["articles"] == 1

@@ -2,7 +2,7 @@
 
 Data goes to stdout (JSON lines, or a table with ``--format table``); progress and logs go to stderr.
 Exit codes: 0 success, 1 other user error, 2 bad usage, 3 unreadable input, 4 no index, 5 damaged
-index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load.
+index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load, 9 disk or I/O error.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ class _Group(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(0)
+        except OSError as exc:  # disk full, I/O error, permissions: the published generation is untouched
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(
+                f"storycluster: error: {exc.strerror or exc}{where}; the index keeps its last committed state",
+                err=True,
+            )
+            ctx.exit(9)
 
 def index_option(function: Callable) -> Callable:
     return click.option(
