@@ -41,11 +41,12 @@ def build_index(path: Path, rows: list[dict]) -> None:
             print(f"index: {path} ({len(index)} articles, reused)")
             return
         articles = [
-            Article(id=row["id"], text=row["text"], title=row.get("title"), source=row.get("source")) for row in rows
+            Article(id=row["id"], text=row["text"], title=row.get("title"), source=row.get("source"))
+            for row in rows
         ]
         with Timer() as build:
             report = index.add(articles)
-    print(f"index: {path} ({report.added} articles, {report.paragraphs} paragraphs, built in {build.seconds:.0f} s)")
+    print(f"index: {path} ({report.added} articles, {report.paragraphs} paragraphs, {build.seconds:.0f} s)")
 
 
 def free_port() -> int:
@@ -57,7 +58,8 @@ def free_port() -> int:
 def start_server(index: Path, workers: int) -> tuple[subprocess.Popen, str]:
     """The server process and its base URL, once ``/health`` answers."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(index), str(port), str(workers)])
+    command = [sys.executable, "-c", SERVER, str(index), str(port), str(workers)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # no access log; errors still on stderr
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -169,7 +169,7 @@ def test_parse_date(value, expected):
     assert parse_date(value) == expected
 
 
-@pytest.mark.parametrize("value", ["soon", "", True, [2024]])
+@pytest.mark.parametrize("value", ["soon", "", True, [2024], "0001-01-01T00:00:00+14:00", 10**20])
 def test_parse_date_rejects(value):
     with pytest.raises(ValueError):
         parse_date(value)

@@ -267,3 +267,42 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error(inde
             fuzz()
     with StoryIndex.open(index_dir) as index:  # whatever was posted, the index opens and agrees with itself
         assert index.get(SEED_ID) and len(index) >= 4
+
+
+def test_the_serve_command_runs_a_real_server(index_dir):
+    """`storycluster serve` as a user runs it: a subprocess on a free port, answering until terminated."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "storycluster", "serve", "--index", str(index_dir), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "STORYCLUSTER_TOKEN": ""},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["articles"] == 4
+        hits = httpx.get(f"http://127.0.0.1:{port}/articles/quake-1/similar", params={"k": 1}, timeout=30).json()
+        assert hits[0]["id"] == "quake-2"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_serve_refuses_token_reads_without_a_token(index_dir):
+    from click.testing import CliRunner
+
+    from storycluster.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--index", str(index_dir), "--token-reads"], env={"STORYCLUSTER_TOKEN": ""})
+    assert result.exit_code == 2 and "--token-reads needs --token" in result.output

@@ -333,6 +333,34 @@ def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) ->
 
 @main.command()
 @index_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes (each loads the model once).")
+@click.option("--token", envvar="STORYCLUSTER_TOKEN", help="Bearer token that enables POST /articles (env STORYCLUSTER_TOKEN).")
+@click.option("--token-reads", is_flag=True, help="Require the token for reads too (all but /health).")
+def serve(index_dir: str, host: str, port: int, workers: int, token: str | None, token_reads: bool) -> None:
+    """Serve the index over HTTP (FastAPI): similar, articles, stories, and POST /articles.
+
+    OpenAPI at /openapi.json, docs at /docs. Writes are off unless a token is given; the server picks up
+    new generations written by other processes without a restart. Needs the [serve] extra.
+
+    \b
+    Examples:
+      storycluster serve --index indexes/neus --port 8000
+      STORYCLUSTER_TOKEN=s3cret storycluster serve --workers 2
+      curl 'http://127.0.0.1:8000/similar?q=floods+in+Houston&k=3'
+    """
+    try:
+        from .service import serve as run_server
+    except ImportError as exc:
+        raise StoryclusterError(f"serve needs the [serve] extra: pip install 'storycluster[serve]' ({exc})") from None
+    if token_reads and not token:
+        raise click.UsageError("--token-reads needs --token (or STORYCLUSTER_TOKEN)")
+    run_server(index_dir, host=host, port=port, workers=workers, token=token, token_reads=token_reads)
+
+
+@main.command()
+@index_option
 def check(index_dir: str) -> None:
     """Verify that an index's manifest, files, FAISS sets and SQLite agree.
 

@@ -106,7 +106,8 @@ class Embedder:
         try:
             folder = model_folder(self.model_name)
             if folder is None:  # a hub model not downloaded yet: loading it fetches it
-                folder = self.model and model_folder(self.model_name)
+                self._model = load_model(self.model_name)
+                folder = model_folder(self.model_name)
             if folder is None:
                 raise UnsupportedModel(f"the files of {self.model_name} are not on disk")
             self._onnx = load_encoder(folder, self.model_name)

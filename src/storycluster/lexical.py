@@ -78,5 +78,7 @@ class TermWeights:
         weights = counts.astype(np.float32, copy=True)
         weights.data = (1.0 + np.log(weights.data)) * self.idf[weights.indices]
         weights.eliminate_zeros()
-        norms = np.sqrt(np.asarray(weights.multiply(weights).sum(axis=1)).ravel())
-        return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ weights
+        rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=weights.data.astype(np.float64) ** 2, minlength=weights.shape[0]))
+        weights.data /= np.maximum(norms, 1e-12)[rows].astype(np.float32)
+        return weights

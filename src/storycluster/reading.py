@@ -302,6 +302,13 @@ def parse_date(value: Any) -> str:
 
     Dates without a time zone are taken as UTC. Raises ``ValueError`` for anything else.
     """
+    try:
+        return _parse_date(value)
+    except (OverflowError, OSError):  # out of datetime's range: year 0, a huge timestamp
+        raise ValueError(value) from None
+
+
+def _parse_date(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):

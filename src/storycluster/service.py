@@ -51,6 +51,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import __version__
 from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoryclusterError
 from .index import AddReport, Level, StoryIndex
 from .reading import ArticleReader, parse_date
@@ -266,7 +267,7 @@ def create_app(
     app = FastAPI(
         title="storycluster",
         summary="Find the same news story told by many outlets.",
-        version=_version(),
+        version=__version__,
         lifespan=lifespan,
     )
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
@@ -368,12 +369,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:  # uvicorn logs the traceback
         return _error(500, "internal error (see the server log)")
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 # -- running ------------------------------------------------------------------------------------------

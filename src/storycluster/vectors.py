@@ -1,7 +1,15 @@
-"""FAISS vector sets keyed by the SQLite row keys of articles and paragraphs."""
+"""FAISS vector sets keyed by the SQLite row keys of articles and paragraphs.
+
+Up to ``EXACT_UP_TO`` vectors a set is searched exactly (``IndexFlatIP`` in an ``IndexIDMap2``). Past
+that size it becomes an inverted file (``IndexIVFFlat``, inner product, about ``4 * sqrt(n)`` lists):
+it keeps the full vectors, so scores stay exact cosines, and probing ``NPROBE`` lists holds recall@10
+against exact search at 0.98 or more (``bench/scale.py`` measures it). Both kinds support adding,
+removing and reconstructing by key, and filtered search inside FAISS.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -9,29 +17,27 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+EXACT_UP_TO = 100_000
+NPROBE = 48
+_TRAIN_SAMPLE = 50_000
+
 
 class VectorSet:
-    """Unit vectors under int64 keys, searched by inner product (cosine) with FAISS.
+    """Unit vectors under int64 keys, searched by inner product (cosine) with FAISS."""
 
-    Exact search (``IndexFlatIP``) wrapped in ``IndexIDMap2`` so that vectors can be removed and
-    reconstructed by key.
-    """
-
-    def __init__(self, index: faiss.IndexIDMap2) -> None:
+    def __init__(self, index: faiss.Index) -> None:
         self.index = index
 
     @classmethod
     def empty(cls, dimension: int) -> VectorSet:
-        """A new, empty set for vectors of ``dimension``."""
+        """A new, empty (exact) set for vectors of ``dimension``."""
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
 
     @classmethod
-    def load(cls, path: Path) -> VectorSet:
-        """Read a set written by :meth:`save`."""
-        index = faiss.read_index(str(path))
-        if not isinstance(index, faiss.IndexIDMap2):
-            index = faiss.downcast_index(index)
-        return cls(index)
+    def load(cls, path: Path, *, mmap: bool = False) -> VectorSet:
+        """Read a set written by :meth:`save`; ``mmap`` maps it read-only instead of copying it in."""
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        return cls(faiss.read_index(str(path), flags))  # read_index already returns the concrete class
 
     def save(self, path: Path) -> None:
         """Write the set to ``path`` and flush it to disk."""
@@ -47,25 +53,41 @@ class VectorSet:
         """Length of the stored vectors."""
         return int(self.index.d)
 
+    @property
+    def exact(self) -> bool:
+        """Whether searches are exhaustive (else an inverted file probes ``NPROBE`` lists)."""
+        return isinstance(self.index, faiss.IndexIDMap2)
+
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` under ``keys`` (one key a row)."""
+        """Add ``vectors`` under ``keys`` (one key a row); past ``EXACT_UP_TO`` the set turns approximate."""
         if len(keys):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
+        if self.exact and len(self) > EXACT_UP_TO:
+            self.index = _inverted_file(self.keys(), self.vectors())
 
     def remove(self, keys: Iterable[int]) -> None:
         """Remove the vectors stored under ``keys``."""
         keys = np.fromiter(keys, dtype=np.int64)
-        if len(keys):
-            self.index.remove_ids(faiss.IDSelectorBatch(keys))
+        if len(keys):  # an inverted file's hash-table direct map only removes by IDSelectorArray
+            self.index.remove_ids(faiss.IDSelectorBatch(keys) if self.exact else faiss.IDSelectorArray(keys))
 
     def keys(self) -> np.ndarray:
-        """All stored keys, in storage order."""
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """All stored keys (in storage order for an exact set, by list for an inverted file)."""
+        if self.exact:
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        lists = self.index.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+            for i in range(lists.nlist) if lists.list_size(i)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def vectors(self, keys: Iterable[int] | None = None) -> np.ndarray:
-        """The vectors stored under ``keys`` (all of them, in storage order, when ``keys`` is None)."""
+        """The vectors stored under ``keys`` (all of them, in the order of :meth:`keys`, when None)."""
         if keys is None:
-            return self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dimension), np.float32)
+            if self.exact and len(self):
+                return self.index.index.reconstruct_n(0, len(self))
+            keys = self.keys()
         keys = list(keys)
         out = np.empty((len(keys), self.dimension), dtype=np.float32)
         for row, key in enumerate(keys):
@@ -94,11 +116,37 @@ class VectorSet:
             allowed = np.asarray(allow, dtype=np.int64)
             if deny is not None:
                 allowed = np.setdiff1d(allowed, deny)
+            if not self.exact:  # probing would miss allowed keys in unprobed lists: search them exhaustively
+                return _exhaustive(queries, allowed, self.vectors(allowed), k)
             selector = faiss.IDSelectorBatch(allowed)
         elif deny is not None and len(deny):
             inner = faiss.IDSelectorBatch(np.asarray(deny, dtype=np.int64))
             selector = faiss.IDSelectorNot(inner)
             selector.referenced = inner  # keep the wrapped selector alive as long as the outer one
-        params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        scores, keys = self.index.search(queries, k, params=params)
-        return scores, keys
+        if self.exact:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        else:
+            params = faiss.SearchParametersIVF(nprobe=NPROBE)
+            if selector is not None:
+                params.sel = selector
+        return self.index.search(queries, k, params=params)
+
+
+def _exhaustive(queries: np.ndarray, keys: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` of ``queries`` among ``vectors`` (keyed by ``keys``), padded with -1 like FAISS."""
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(queries.shape[1]))
+    if len(keys):
+        flat.add_with_ids(vectors, keys)
+    return flat.search(queries, k)
+
+
+def _inverted_file(keys: np.ndarray, vectors: np.ndarray) -> faiss.IndexIVFFlat:
+    """An inverted file over ``vectors`` (trained on a sample of them), keyed like the exact set."""
+    dimension = vectors.shape[1]
+    lists = int(4 * math.sqrt(len(vectors)))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), _TRAIN_SAMPLE), replace=False)
+    index.train(vectors[sample])
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.add_with_ids(vectors, keys)
+    return index
