@@ -275,6 +275,14 @@ class Database:
         row = self.connection.execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else int(row[0])
 
+    def ids(self, keys: Iterable[int]) -> dict[int, str]:
+        """Article ids by row key."""
+        found: dict[int, str] = {}
+        for chunk in _chunks([int(k) for k in keys]):
+            rows = self.connection.execute(f"SELECT key, id FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update({int(k): i for k, i in rows})
+        return found
+
     def articles(self, keys: Iterable[int]) -> dict[int, Article]:
         """Articles by row key (keys that do not exist are left out)."""
         found: dict[int, Article] = {}

@@ -237,7 +237,8 @@ class StoryIndex:
         if level == "article":
             deny = np.array([exclude[0]], dtype=np.int64) if exclude else None
             allow = db.article_keys(filters) if filters else None
-            hits = self._rank_articles(query_article, query_terms, k, allow, deny)
+            ranked = self._rank_articles(query_article, query_terms, k, allow, deny)
+            hits = [(key, score, []) for key, score in ranked[:k]] if all_copies else self._one_per_copies(ranked, k)
             matches = self._article_matches(hits, query_paragraphs)
         else:
             deny = np.array([p.key for p in exclude[1]], dtype=np.int64) if exclude else None
@@ -249,7 +250,7 @@ class StoryIndex:
                 if key >= 0 and score > best.get(int(key), -np.inf):
                     best[int(key)] = float(score)
             matches = self._paragraph_matches(sorted(best.items(), key=lambda item: -item[1]))
-        matches = (matches if all_copies else _collapse_copies(matches, level))[:k]
+            matches = (matches if all_copies else _without_copies(matches))[:k]
         if exclude is None:
             return matches
         own_story = db.stories_of([exclude[0]]).get(exclude[0])
@@ -269,19 +270,32 @@ class StoryIndex:
         order = np.argsort(-scores, kind="stable")
         return [(int(keys[i]), float(scores[i])) for i in order]
 
-    def _article_matches(self, hits: list[tuple[int, float]], query_paragraphs: np.ndarray) -> list[Match]:
+    def _one_per_copies(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float, list[str]]]:
+        """The best-ranked article of each group of wire copies (first ``k`` groups), with the others' ids."""
         db = self._snapshot.db
-        keys = [key for key, _ in hits]
+        keys = [key for key, _ in ranked]
+        ids, originals = db.ids(keys), db.originals(keys)
+        kept: dict[str, tuple[int, float, list[str]]] = {}
+        for key, score in ranked:
+            group = originals.get(key) or ids[key]
+            if group in kept:
+                kept[group][2].append(ids[key])
+            elif len(kept) < k:
+                kept[group] = (key, score, [])
+        return list(kept.values())
+
+    def _article_matches(self, hits: list[tuple[int, float, list[str]]], query_paragraphs: np.ndarray) -> list[Match]:
+        db = self._snapshot.db
+        keys = [key for key, _, _ in hits]
         articles, paragraphs, stories = db.articles(keys), db.paragraphs_of(keys), db.stories_of(keys)
         originals = db.originals(keys)
         matches = []
-        for key, score in hits:
+        for key, score, copies in hits:
             own = paragraphs.get(key, [])
             evidence = self._snapshot.paragraphs.vectors(p.key for p in own) @ query_paragraphs.T
             row = int(np.argmax(evidence.max(axis=1)))
-            matches.append(
-                _match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key), originals.get(key))
-            )
+            match = _match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key), originals.get(key))
+            matches.append(replace(match, copies=copies) if copies else match)
         return matches
 
     def _paragraph_matches(self, hits: list[tuple[int, float]]) -> list[Match]:
@@ -471,25 +485,14 @@ def _match(
     )
 
 
-def _collapse_copies(matches: list[Match], level: Level) -> list[Match]:
-    """Keep the best-ranked article of each group of copies; the others are listed in its ``copies``.
-
-    At paragraph level several paragraphs of the kept article may stay; paragraphs of its copies go.
-    """
-    kept: dict[str, int] = {}  # original id -> position in ``out``
-    out: list[Match] = []
+def _without_copies(matches: list[Match]) -> list[Match]:
+    """Paragraph hits without those of wire copies of an article already hit (its own paragraphs stay)."""
+    first: dict[str, str] = {}  # original id -> id of the first article of that group hit
+    out = []
     for match in matches:
         group = match.duplicate_of or match.id
-        if group not in kept:
-            kept[group] = len(out)
+        if first.setdefault(group, match.id) == match.id:
             out.append(match)
-            continue
-        first = out[kept[group]]
-        if match.id == first.id:
-            if level == "paragraph":
-                out.append(match)
-        elif match.id not in first.copies:
-            out[kept[group]] = replace(first, copies=[*first.copies, match.id])
     return out
 
 

@@ -3,6 +3,13 @@
 Every problem with an input (unknown format, undecodable bytes, broken JSON, missing or mistyped fields,
 empty text) becomes a :class:`ReadProblem` naming the file and line; the other records are still read.
 With ``strict=True`` the first problem raises :class:`~storycluster.errors.InputError` instead.
+
+Scraped text often arrives as HTML: a text that holds HTML markup (paragraph, break, heading, list,
+link or script tags) is turned into plain text with the standard library's ``html.parser`` (block
+elements become paragraphs, scripts and styles are dropped, entities are decoded); text without such
+tags is left exactly as given. An id met twice in one input with different content is reported with both
+places; the last one wins. Dates in the future are kept and reported; numeric timestamps past the year
+5000 are read as milliseconds.
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,6 +37,13 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv", ".tsv"}
 FORMATS = ("text", "jsonl", "csv")
 DEFAULT_MAX_CHARS = 1_000_000
+_MILLISECONDS_FROM = 100_000_000_000  # a Unix timestamp this large (year 5138 in seconds) is in milliseconds
+_HTML_TAG = re.compile(
+    r"<(?:/?(?:p|div|br|hr|span|a|b|i|em|strong|h[1-6]|ul|ol|li|article|section|body|html|head|title|script|"
+    r"style|table|tr|td|th|img|blockquote|figure|figcaption|header|footer|nav|main|aside|time|iframe|noscript)"
+    r"\b[^<>]*>|!--)",
+    re.IGNORECASE,
+)
 _TITLE_MAX_WORDS = 25
 
 
@@ -87,6 +103,7 @@ class ArticleReader:
         self.input_format = input_format
         self.max_chars = max_chars
         self.problems: list[ReadProblem] = []
+        self._seen: dict[str, tuple[str, str]] = {}  # id -> (content hash, where first read)
 
     @property
     def skipped(self) -> int:
@@ -97,6 +114,7 @@ class ArticleReader:
 
     def read(self, paths: Iterable[str | Path], stdin: BinaryIO | None = None) -> Iterator[Article]:
         """Yield the articles of every path; ``"-"`` reads standard input (JSON lines or one text)."""
+        self._seen = {}
         for path in paths:
             if str(path) == "-":
                 data = (stdin or sys.stdin.buffer).read()
@@ -163,6 +181,9 @@ class ArticleReader:
             except _Problem as exc:
                 self._report(name, str(exc))
                 return
+        elif b"\x00" in data[:8192] and not self.encoding:
+            self._report(name, "binary data (NUL bytes), not JSON lines")
+            return
         else:
             lines = list(data.split(b"\n"))
         if lines and _strip(lines[0]).startswith("["):
@@ -223,8 +244,9 @@ class ArticleReader:
         names = self.fields
         text = _string_field(record, names.text, location, required=True)
         assert text is not None
-        text = _clean(text)
+        text = _clean(_html_to_text(text))
         title = _optional(_string_field(record, names.title, location))
+        title = _optional(" ".join(_html_to_text(title).split())) if title else None
         if not text.strip():
             if not title:
                 raise _Problem("empty text")
@@ -232,6 +254,8 @@ class ArticleReader:
             text = title
         _check_length(text, self.max_chars)
         raw_id = record.get(names.id)
+        if isinstance(raw_id, str):
+            raw_id = raw_id.strip()
         if raw_id is None or raw_id == "":
             article_id = "sha-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
@@ -254,10 +278,13 @@ class ArticleReader:
         if value is None or value == "":
             return None
         try:
-            return parse_date(value)
+            date = parse_date(value)
         except ValueError:
             self._report(location, f"unreadable date {value!r}; article kept without a date", warn=True)
             return None
+        if datetime.fromisoformat(date) > datetime.now(timezone.utc) + timedelta(days=1):
+            self._report(location, f"date {value!r} is in the future; kept as given", warn=True)
+        return date
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -288,7 +315,19 @@ class ArticleReader:
             self._report(location, str(exc))
             return
         if article is not None:
+            self._note_duplicate(article, location)
             yield article
+
+    def _note_duplicate(self, article: Article, location: str) -> None:
+        digest = article.content_hash
+        first = self._seen.setdefault(article.id, (digest, location))
+        if first[0] != digest:
+            self._report(
+                location,
+                f"duplicate id {article.id!r} with different content (first at {first[1]}); the last one wins",
+                warn=True,
+            )
+            self._seen[article.id] = (digest, first[1])
 
     def _report(self, location: str, message: str, *, warn: bool = False) -> None:
         problem = ReadProblem(location, message, skipped=not warn)
@@ -312,7 +351,8 @@ def _parse_date(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
-        parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+        seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
+        parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
     elif isinstance(value, str):
         text = value.strip()
         try:
@@ -334,6 +374,9 @@ def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
     if not text.strip():
         raise _Problem("empty text")
     _check_length(text, max_chars)
+    text = _html_to_text(text)
+    if not text.strip():
+        raise _Problem("empty text (markup only)")
     lines = text.strip().split("\n")
     first = lines[0].strip().lstrip("#").strip()
     title = None
@@ -341,6 +384,57 @@ def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
         title = first
         text = "\n".join(lines[2:]).strip()
     return Article(id=article_id, text=text.strip(), title=title)
+
+
+class _HtmlText(HTMLParser):
+    """Collects the text of an HTML fragment: block elements become paragraphs, ``<br>`` a line break."""
+
+    BLOCKS = frozenset(
+        "p div h1 h2 h3 h4 h5 h6 ul ol li article section header footer nav main aside blockquote figure "
+        "figcaption table tr title head body html hr pre".split()
+    )
+    HIDDEN = frozenset({"script", "style", "noscript", "template", "iframe"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def _html_to_text(text: str) -> str:
+    """The plain text of ``text`` if it holds HTML markup (see the module docs), else ``text`` unchanged."""
+    if "<" not in text or not _HTML_TAG.search(text):
+        return text
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).split("\n"))
+    paragraphs = re.split(r"\n{2,}", "\n".join(lines))
+    return "\n\n".join(p.strip("\n") for p in paragraphs if p.strip())
 
 
 def _string_field(record: dict[str, Any], name: str, location: str, required: bool = False) -> str | None:

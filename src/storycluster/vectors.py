@@ -88,11 +88,10 @@ class VectorSet:
             if self.exact and len(self):
                 return self.index.index.reconstruct_n(0, len(self))
             keys = self.keys()
-        keys = list(keys)
-        out = np.empty((len(keys), self.dimension), dtype=np.float32)
-        for row, key in enumerate(keys):
-            out[row] = self.index.reconstruct(int(key))
-        return out
+        keys = np.fromiter(keys, dtype=np.int64)
+        if not len(keys):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.index.reconstruct_batch(keys)
 
     def search(
         self,
