@@ -119,8 +119,8 @@ class StoryIndex:
         self._reopen()
         return True
 
-    def _reopen(self) -> None:
-        old, self._snapshot = self._snapshot, Snapshot.open(self.directory)
+    def _reopen(self, *, writable: bool = False) -> None:
+        old, self._snapshot = self._snapshot, Snapshot.open(self.directory, writable=writable)
         old.close()
 
     # -- reading -------------------------------------------------------------------------------------
@@ -333,9 +333,12 @@ class StoryIndex:
         started = time.perf_counter()
         totals = np.zeros(4, dtype=np.int64)
         with self.directory.writing():
-            self._reopen()
-            for chunk in _batched(articles, commit_every):
-                totals += self._add_chunk(chunk, progress)
+            self._reopen(writable=True)
+            try:
+                for chunk in _batched(articles, commit_every):
+                    totals += self._add_chunk(chunk, progress)
+            finally:
+                self._reopen()
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
 
     def _add_chunk(self, chunk: list[Article], progress: Callable[[int], None] | None) -> np.ndarray:
@@ -363,7 +366,7 @@ class StoryIndex:
                 mark_copies(snapshot, db, added)
                 update_stories(snapshot, db, added)
         finally:
-            self._reopen()
+            self._reopen(writable=True)
         updated = sum(a.id in stored for a in todo)
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), sum(map(len, split))])
 
@@ -392,7 +395,7 @@ class StoryIndex:
         Ids not in the index are ignored (compare the result with what you asked for).
         """
         with self.directory.writing():
-            self._reopen()
+            self._reopen(writable=True)
             snapshot = self._snapshot
             try:
                 with snapshot.next_generation(vectors_changed=True) as db:
@@ -411,7 +414,7 @@ class StoryIndex:
         Story ids stay the same where a story's membership carries over from the stored grouping.
         """
         with self.directory.writing():
-            self._reopen()
+            self._reopen(writable=True)
             snapshot = self._snapshot
             try:
                 with snapshot.next_generation(vectors_changed=False) as db:

@@ -26,7 +26,7 @@ VERIFY_ON_OPEN_BYTES = 512 * 2**20  # checksums are verified on open up to this 
 class Snapshot:
     """The database, vector sets and term frequencies of one generation, checked to agree."""
 
-    def __init__(self, directory: IndexDirectory, manifest: Manifest) -> None:
+    def __init__(self, directory: IndexDirectory, manifest: Manifest, *, writable: bool = False) -> None:
         self.directory = directory
         self.manifest = manifest
         files = {part: directory.file(manifest, part) for part in PARTS}
@@ -42,9 +42,9 @@ class Snapshot:
         if damaged:
             raise IndexCorruptError(f"{directory.path}: {', '.join(damaged)} damaged since written; run storycluster check")
         try:
-            self.articles = VectorSet.load(files["articles"])
-            self.titles = VectorSet.load(files["titles"])
-            self.paragraphs = VectorSet.load(files["paragraphs"])
+            self.articles = VectorSet.load(files["articles"], mmap=not writable)
+            self.titles = VectorSet.load(files["titles"], mmap=not writable)
+            self.paragraphs = VectorSet.load(files["paragraphs"], mmap=not writable)
             self.df = np.load(files["terms"])
         except (RuntimeError, ValueError, OSError) as exc:
             raise IndexCorruptError(f"{directory.path}: unreadable vector file ({str(exc).splitlines()[0]}); run storycluster check") from None
@@ -62,12 +62,16 @@ class Snapshot:
             )
 
     @classmethod
-    def open(cls, directory: IndexDirectory, attempts: int = 5) -> Snapshot:
-        """Open the current generation, retrying if a writer replaced it between manifest and files."""
+    def open(cls, directory: IndexDirectory, *, writable: bool = False, attempts: int = 5) -> Snapshot:
+        """Open the current generation, retrying if a writer replaced it between manifest and files.
+
+        Readers map the vector files read-only (processes share the pages); a writer, which changes
+        the sets in memory to build the next generation, asks for ``writable`` copies.
+        """
         for attempt in range(attempts):
             manifest = directory.read_manifest()
             try:
-                return cls(directory, manifest)
+                return cls(directory, manifest, writable=writable)
             except FileNotFoundError as exc:
                 if attempt == attempts - 1:
                     raise IndexCorruptError(f"{directory.path}: manifest names missing files ({exc})") from None
