@@ -248,9 +248,20 @@ class _AverageLink:
             lin, corr = adjacency[a][b]
             return (lin + corr) / (size[a] * size[b]) - alpha * (dens[a] / size[a] + dens[b] / size[b]) / 2
 
-        heap = [(-link(a, b), a, b, 0, 0) for a in range(n) for b in adjacency[a] if a < b]
-        heapq.heapify(heap)
+        def fresh_heap() -> list[tuple[float, int, int, int, int]]:
+            live = [
+                (-link(a, b), a, b, int(version[a]), int(version[b]))
+                for a in range(n) if parent[a] == a for b in adjacency[a] if a < b
+            ]
+            heapq.heapify(live)
+            return live
+
+        heap = fresh_heap()
+        edges = len(heap)
         while heap:
+            if len(heap) > 4 * max(edges, 1_000):  # outdated entries pile up when big groups merge
+                heap = fresh_heap()
+                edges = len(heap)
             negative, a, b, version_a, version_b = heapq.heappop(heap)
             if -negative < threshold:
                 break
@@ -370,16 +381,19 @@ def describe_stories(
     membership = sp.csr_matrix(
         (np.ones(len(labels)), (inverse, np.arange(len(labels)))), shape=(len(stories), len(labels))
     )
-    per_story = (membership @ counts).toarray() if terms.size else np.zeros((len(stories), 0))
+    per_story = (membership @ counts).tocsr()  # sparse: stories x vocabulary would not fit densely at scale
     mean_length = per_story.sum() / max(len(stories), 1)
-    weights = per_story * np.log1p(mean_length / np.maximum(per_story.sum(axis=0), 1e-12))
+    totals = np.asarray(per_story.sum(axis=0)).ravel()
+    weights = per_story.multiply(np.log1p(mean_length / np.maximum(totals, 1e-12))[None, :]).tocsr()
     vectors = np.asarray(vectors, dtype=np.float32)
     centroids = membership @ vectors
     summaries = []
     for s, label in enumerate(stories):
         members = np.flatnonzero(inverse == s)
         central = members[np.argmax(vectors[members] @ centroids[s])]
-        top = [t for t in np.argsort(-weights[s], kind="stable")[: n_keywords * 4] if weights[s, t] > 0]
+        row = weights.getrow(s)
+        order = np.lexsort((row.indices, -row.data))[: n_keywords * 4]  # best first; ties by term order
+        top = [row.indices[i] for i in order if row.data[i] > 0]
         keywords = _drop_covered([str(terms[t]) for t in top])[:n_keywords]
         summaries.append(StorySummary(int(label), len(members), int(central), tuple(keywords)))
     return sorted(summaries, key=lambda summary: (-summary.size, summary.label))
