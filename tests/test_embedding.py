@@ -29,7 +29,7 @@ TEXTS = [p.strip() for p in SEED_TEXT.split("\n\n") if p.strip()][:24] + [
     "Shares fell 4% in early trading.",
     "Kim",
 ]
-COSINE_FLOOR = 0.98  # ecbplus paragraphs and neus_val headlines: min 0.985, mean 0.993 (single words dip to 0.965)
+COSINE_FLOOR = 0.98  # measured min 0.982-0.985, mean 0.993 on ecbplus paragraphs and neus_val headlines
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +89,8 @@ def test_backends_agree(cache_env):
 @pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
 def test_identical_texts_embedded_once(backend, cache_env):
     done: list[int] = []
-    texts = ["Wire copy paragraph.", "Another paragraph here.", "Wire copy paragraph.", "Wire copy paragraph."]
+    wire = "Wire copy paragraph."
+    texts = [wire, "Another paragraph here.", wire, wire]
     vectors = Embedder(backend=backend, batch_size=2).encode(texts, progress=done.append)
     assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[0], vectors[3])
     assert not np.array_equal(vectors[0], vectors[1])
@@ -140,7 +141,7 @@ def test_failed_validation_refuses_onnx(cache_copy, no_export, monkeypatch):
     (cache_copy / "manifest.json").write_text(json.dumps(manifest))
     onnx_backend._load_encoder.cache_clear()
     with pytest.raises(ModelLoadError, match="strays too far"):
-        Embedder(backend="onnx-int8").backend
+        Embedder(backend="onnx-int8").encode(["refused"])
     assert Embedder().backend == "torch"  # the automatic choice falls back
 
 
@@ -177,5 +178,7 @@ def test_onnx_queries_do_not_import_torch(cache_env):
         "assert not loaded, loaded\n"
     )
     env = {**os.environ, "STORYCLUSTER_CACHE": str(cache_env.parent.parent)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr

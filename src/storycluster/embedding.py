@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import ModelLoadError, StoryclusterError
-from .onnx_backend import ONNX_INT8, BackendUnavailable, OnnxEncoder, UnsupportedModel, load_encoder, max_seq_length
+from .onnx_backend import (
+    ONNX_INT8,
+    BackendUnavailable,
+    OnnxEncoder,
+    UnsupportedModel,
+    load_encoder,
+    max_seq_length,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -1,13 +1,14 @@
-"""The ``onnx-int8`` backend: a sentence-transformers model exported to ONNX, quantised to int8, run by onnxruntime.
+"""The ``onnx-int8`` backend: a sentence-transformers model exported to ONNX, quantised to int8, onnxruntime.
 
 The export runs once per model and weights, offline, from the model folder on disk; the result is cached under
-``$STORYCLUSTER_CACHE/onnx`` (default ``~/.cache/storycluster/onnx``) in a directory named after the model and a
-hash of its weights. Serving a cached model imports only onnxruntime, tokenizers and numpy: no torch.
+``$STORYCLUSTER_CACHE/onnx`` (default ``~/.cache/storycluster/onnx``) in a directory named after the model and
+a hash of its weights. Serving a cached model imports only onnxruntime, tokenizers and numpy: no torch.
 
-The recipe (measured in ``bench/fast_path.py``): ``torch.onnx.export`` of the transformer with eager attention,
-mean pooling and normalisation inside the graph; onnxruntime's BERT fusions (attention, GELU, layer norms);
-``quantize_dynamic`` with per-channel int8 weights on the MatMul and Attention nodes. The word-embedding table
-stays float32: quantising it too loses more quality (worst paragraph cosine 0.978 against 0.985) for no speed.
+The recipe (measured in ``bench/fast_path.py``): ``torch.onnx.export`` of the transformer with eager
+attention, mean pooling and normalisation inside the graph; onnxruntime's BERT fusions (attention, GELU,
+layer norms); ``quantize_dynamic`` with per-channel int8 weights on the MatMul and Attention nodes. The
+word-embedding table stays float32: quantising it too loses quality (worst paragraph cosine 0.978 against
+0.985) for no speed.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ VALIDATION_TEXTS = (
     "Rescue teams searched the rubble on Tuesday after a magnitude 6.3 earthquake struck central Italy.",
     "Apple unveiled a new iPhone at its annual event in Cupertino.",
     "Shares fell 4% in early trading.",
-    "The court sentenced him to 12 years in prison for fraud, his lawyer told reporters outside the building, "
-    "adding that they would appeal the verdict before the end of the month.",
+    (
+        "The court sentenced him to 12 years in prison for fraud, his lawyer told reporters outside the "
+        "building, adding that they would appeal the verdict before the end of the month."
+    ),
     "Kim",
     "Perennial party girl Tara Reid checked herself into Promises Treatment Center, her rep told People.",
-    " ".join(["The central bank kept interest rates unchanged, citing persistent inflation and weak growth."] * 30),
+    " ".join(["The central bank kept rates unchanged, citing persistent inflation and weak growth."] * 30),
     "Der Bundestag hat am Donnerstag das neue Gesetz verabschiedet.",
 )
 _MODULE_TYPES = ("Transformer", "Pooling", "Normalize")
@@ -221,7 +224,8 @@ def _read_valid_entry(target: Path) -> dict[str, Any] | None:
         return None
     try:
         manifest = json.loads((target / "manifest.json").read_text())
-        damaged = [name for name, digest in manifest["files"].items() if _file_sha256(target / name) != digest]
+        files = manifest["files"].items()
+        damaged = [name for name, digest in files if _file_sha256(target / name) != digest]
     except (OSError, ValueError, KeyError, TypeError):
         damaged = ["manifest.json"]
     if not damaged:
@@ -236,7 +240,7 @@ def _export(model_name: str, folder: Path, target: Path) -> dict[str, Any]:
     try:
         import onnx  # noqa: F401  (torch.onnx.export writes through it)
     except ImportError:
-        raise BackendUnavailable(f"exporting to {ONNX_INT8} needs the onnx package (pip install onnx)") from None
+        raise BackendUnavailable(f"{ONNX_INT8} export needs the onnx package (pip install onnx)") from None
     from .embedding import load_model
 
     model = load_model(model_name)
@@ -304,8 +308,11 @@ def _export_graph(model: SentenceTransformer, path: Path) -> None:
             torch.onnx.export(
                 Pooled(transformer).eval(), (ids, (ids != 0).long()), str(path),
                 input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                              "embedding": {0: "batch"}},
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "embedding": {0: "batch"},
+                },
                 opset_version=17, dynamo=False,
             )
     finally:

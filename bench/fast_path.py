@@ -1,0 +1,108 @@
+"""Embedding fast path: storycluster's onnx-int8 Embedder against sentence-transformers fp32, side by side.
+
+On paragraphs of ../shared/bench/ecbplus.jsonl (split with ``storycluster.split_paragraphs``), in one process:
+paragraphs/s of ``SentenceTransformer.encode`` (fp32, batch 32) and of ``Embedder(backend="onnx-int8")``.
+The two take turns chunk by chunk (ABBA order), so both see the same load on a shared machine; a few passes,
+medians and the ratio (target >= 2.0x). Then the quality of the int8 vectors: cosine to the torch vector of
+the same paragraph, and top-10 neighbour overlap with torch (each paragraph's 10 nearest others in the
+sample), both for an all-int8 index and for a torch index queried with int8 vectors (the mixed case).
+
+    .venv/bin/python bench/fast_path.py                   # 1000 paragraphs, 3 passes
+    .venv/bin/python bench/fast_path.py --paragraphs 3000 --repeats 5
+
+The first run exports the int8 model into the cache (~20-30 s, printed as the start time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+import numpy as np
+from common import Timer, load_jsonl, require_data
+
+from storycluster import split_paragraphs
+from storycluster.embedding import Embedder, load_model
+
+
+def paragraphs(limit: int) -> list[str]:
+    """``limit`` paragraphs spread evenly over the ecbplus corpus."""
+    rows = load_jsonl(require_data("ecbplus.jsonl"))
+    every = [p for row in rows for p in split_paragraphs(row["text"], max_words=Embedder().max_words)]
+    step = max(1, len(every) // limit)
+    return every[::step][:limit]
+
+
+def neighbours(queries: np.ndarray, corpus: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each query row's k nearest corpus rows by cosine, excluding the row itself (same sample)."""
+    scores = queries @ corpus.T
+    np.fill_diagonal(scores, -np.inf)
+    return np.argsort(-scores, axis=1)[:, :k]
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean share of common members between two rows-of-neighbours arrays."""
+    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paragraphs", type=int, default=1000, help="paragraphs in the sample")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the sample")
+    parser.add_argument("--chunk", type=int, default=200, help="paragraphs per turn (the sides alternate)")
+    args = parser.parse_args()
+
+    texts = paragraphs(args.paragraphs)
+    print(f"{len(texts)} paragraphs ({len(texts) - len(set(texts))} duplicates), "
+          f"{np.mean([len(t.split()) for t in texts]):.0f} words on average, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    baseline = load_model(Embedder().model_name)
+    with Timer() as start:
+        fast = Embedder(backend="onnx-int8")
+        fast.encode(["warm up"])
+    print(f"onnx-int8 start (export if not cached + session load): {start.seconds:.1f} s")
+
+    def torch_fp32(chunk: list[str]) -> np.ndarray:
+        return baseline.encode(chunk, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+
+    sides = {"sentence-transformers fp32": torch_fp32, "storycluster onnx-int8": fast.encode}
+    baseline.encode(texts[:32], batch_size=32)
+    chunks = [texts[i:i + args.chunk] for i in range(0, len(texts), args.chunk)]
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    vectors: dict[str, np.ndarray] = {}
+    for repeat in range(args.repeats):
+        spent = dict.fromkeys(sides, 0.0)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in sides}
+        for number, chunk in enumerate(chunks):  # the sides take turns chunk by chunk: they share the load
+            for name in (list(sides) if (repeat + number) % 2 == 0 else list(sides)[::-1]):
+                with Timer() as timer:
+                    parts[name].append(sides[name](chunk))
+                spent[name] += timer.seconds
+        for name in sides:
+            seconds[name].append(spent[name])
+            vectors[name] = np.concatenate(parts[name])
+        print(f"  repeat {repeat + 1}: " + ", ".join(
+            f"{name} {len(texts) / spent[name]:.1f} paragraphs/s" for name in sides
+        ), flush=True)
+    base, int8 = (seconds[name] for name in sides)
+    for name, times in seconds.items():
+        print(f"{name}: {len(texts) / statistics.median(times):.1f} paragraphs/s (median of {len(times)})")
+    paired = [b / f for b, f in zip(base, int8)]
+    print(f"ratio onnx-int8 / fp32: {statistics.median(base) / statistics.median(int8):.2f}x of medians, "
+          f"per repeat {min(paired):.2f}-{max(paired):.2f}x (target >= 2.0x); load average now "
+          f"{os.getloadavg()[0]:.1f} (torch slows more than onnxruntime on a busy machine: the ratio grows)")
+
+    reference, quantised = (vectors[name] for name in sides)
+    cosine = (reference * quantised).sum(axis=1)
+    print(f"cosine int8 vs fp32 per paragraph: mean {cosine.mean():.4f}, min {cosine.min():.4f}, "
+          f"p01 {np.percentile(cosine, 1):.4f}; unit norms within "
+          f"{np.abs(np.linalg.norm(quantised, axis=1) - 1).max():.1e}")
+    truth = neighbours(reference, reference)
+    print(f"top-10 neighbour overlap with fp32: int8 index + int8 queries "
+          f"{overlap(neighbours(quantised, quantised), truth):.3f}, "
+          f"fp32 index + int8 queries (mixed) {overlap(neighbours(quantised, reference), truth):.3f}")
+
+
+if __name__ == "__main__":
+    main()
