@@ -20,7 +20,6 @@ from .paragraphs import split_paragraphs
 from .reading import parse_date
 from .records import Article, IndexInfo, Match, Story, StoryCoverage
 from .snapshot import Snapshot
-from .stories import update_stories
 from .store import IndexDirectory
 
 Level = Literal["article", "paragraph"]
@@ -191,6 +190,7 @@ class StoryIndex:
         """
         if not text.strip():
             raise StoryclusterError("the query text is empty")
+        text = _encodable(text)
         paragraphs = split_paragraphs(text, max_words=self.embedder.max_words) or [text]
         vectors = self.embedder.encode([*paragraphs, article_text(None, text, self.embedder.max_words)])
         filters = _filters(sources, exclude_sources, since, until)
@@ -342,7 +342,9 @@ class StoryIndex:
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
 
     def _add_chunk(self, chunk: list[Article], progress: Callable[[int], None] | None) -> np.ndarray:
-        unique = {article.id: _normalised(article) for article in chunk}  # the last of duplicate ids wins
+        from .stories import update_stories  # scikit-learn and the clustering load only for writers
+
+        unique = {article.id: article for article in map(_normalised, chunk)}  # the last of duplicate ids wins
         stored = self._snapshot.db.content_hashes(list(unique))
         todo = [a for a in unique.values() if stored.get(a.id) != a.content_hash]
         if not todo:
@@ -413,6 +415,8 @@ class StoryIndex:
         Appends keep the stories current on their own (see :meth:`add`); this rebuilds them in one batch.
         Story ids stay the same where a story's membership carries over from the stored grouping.
         """
+        from .stories import update_stories
+
         with self.directory.writing():
             self._reopen(writable=True)
             snapshot = self._snapshot
@@ -455,8 +459,24 @@ def _delete(snapshot: Snapshot, db, article_ids: list[str]) -> list[str]:
     return present
 
 
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes of a command line, ``\\ud800`` in JSON) as U+FFFD.
+
+    They cannot be encoded as UTF-8, so the tokenizer, hashing and SQLite would all fail on them.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _normalised(article: Article) -> Article:
     """The article with its date in ISO 8601 UTC; an unreadable date is an error naming the article."""
+    strings = {name: getattr(article, name) for name in ("id", "text", "title", "source", "url")}
+    cleaned = {name: _encodable(value) for name, value in strings.items() if isinstance(value, str)}
+    if cleaned != {name: value for name, value in strings.items() if isinstance(value, str)}:
+        article = replace(article, **cleaned)
     if article.published is None:
         return article
     try:

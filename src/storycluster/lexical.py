@@ -8,19 +8,30 @@ and of new text can be weighed against the current corpus at any time, without r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import HashingVectorizer
 
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
 N_FEATURES = 2**20
 
-_HASHER = HashingVectorizer(
-    n_features=N_FEATURES, alternate_sign=False, norm=None, token_pattern=TOKEN_PATTERN,
-    stop_words="english", ngram_range=(1, 2), dtype=np.float32,
-)
+
+
+@functools.cache
+def _hasher() -> HashingVectorizer:
+    """The term hasher (scikit-learn is imported on first use: queries by id never need it)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=N_FEATURES, alternate_sign=False, norm=None, token_pattern=TOKEN_PATTERN,
+        stop_words="english", ngram_range=(1, 2), dtype=np.float32,
+    )
 
 
 def lexical_text(title: str | None, text: str) -> str:
@@ -30,7 +41,7 @@ def lexical_text(title: str | None, text: str) -> str:
 
 def count_terms(texts: Sequence[str]) -> sp.csr_matrix:
     """Hashed counts of words and word pairs (English stop words left out), one row per text."""
-    return _HASHER.transform(texts).tocsr()
+    return _hasher().transform(texts).tocsr()
 
 
 def pack(row: sp.csr_matrix) -> bytes:
