@@ -10,7 +10,7 @@ from conftest import ROOT, SEEDS
 
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys, embedder):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "StoryIndex.open" in block]
+    [example] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "ArticleReader()" in block]
     shutil.copytree(SEEDS, tmp_path / "seeds")
     monkeypatch.chdir(tmp_path)
     exec(compile(example, "README.md", "exec"), {})

@@ -63,6 +63,13 @@ def model_option(function: Callable) -> Callable:
         "model, or all-MiniLM-L6-v2 for a new index.",
     )(function)
 
+def backend_option(function: Callable) -> Callable:
+    return click.option(
+        "--backend", type=click.Choice(["torch", "onnx-int8"]), envvar="STORYCLUSTER_BACKEND", default=None,
+        help="Embedding backend (env STORYCLUSTER_BACKEND); default: onnx-int8 where it is available.",
+    )(function)
+
+
 def format_option(function: Callable) -> Callable:
     return click.option(
         "--format", "-f", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl",
@@ -93,6 +100,7 @@ def main(verbose: int) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @index_option
 @model_option
+@backend_option
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable record instead of skipping it.")
 @click.option("--input-format", type=click.Choice(FORMATS), help="Read every input as this format (default: by suffix; stdin is sniffed).")
 @click.option("--encoding", help="Text encoding of the inputs when not UTF-8 (e.g. latin-1).")
@@ -106,7 +114,7 @@ def main(verbose: int) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @format_option
 def index(
-    paths: Sequence[str], index_dir: str, model: str | None, strict: bool, input_format: str | None,
+    paths: Sequence[str], index_dir: str, model: str | None, backend: str | None, strict: bool, input_format: str | None,
     encoding: str | None, max_chars: int, id_field: str, title_field: str, text_field: str, source_field: str,
     url_field: str, published_field: str, quiet: bool, output_format: str,
 ) -> None:
@@ -131,7 +139,7 @@ def index(
         FieldMap(id_field, title_field, text_field, source_field, url_field, published_field),
         strict=strict, encoding=encoding, input_format=input_format, max_chars=max_chars,
     )
-    story_index = StoryIndex.open(index_dir, model=model, create=True)
+    story_index = StoryIndex.open(index_dir, model=model, backend=backend, create=True)
     with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
         report = story_index.add(_reported(reader.read(paths), reader), progress=bar.update)
     summary = {
@@ -159,6 +167,7 @@ def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
 @click.option("--file", "file_path", type=click.Path(dir_okay=False, allow_dash=True), help="Use this file's text as the query ('-' for stdin).")
 @index_option
 @model_option
+@backend_option
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1), help="Number of results.")
 @click.option("--level", type=click.Choice(["article", "paragraph"]), default="article", show_default=True, help="Return articles or single paragraphs.")
 @click.option("--source", multiple=True, help="Only this outlet (repeatable).")
@@ -168,7 +177,8 @@ def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
 @click.option("--all", "all_copies", is_flag=True, help="Show every wire copy instead of one per group of copies.")
 @format_option
 def similar(
-    text: str | None, article_id: str | None, file_path: str | None, index_dir: str, model: str | None, k: int,
+    text: str | None, article_id: str | None, file_path: str | None, index_dir: str, model: str | None,
+    backend: str | None, k: int,
     level: str, source: tuple[str, ...], exclude_source: tuple[str, ...], since: str | None, until: str | None,
     all_copies: bool, output_format: str,
 ) -> None:
@@ -190,7 +200,7 @@ def similar(
     given = [name for name, value in (("TEXT", text), ("--id", article_id), ("--file", file_path)) if value]
     if len(given) != 1:
         raise click.UsageError("give exactly one of TEXT, --id or --file")
-    story_index = StoryIndex.open(index_dir, model=model)
+    story_index = StoryIndex.open(index_dir, model=model, backend=backend)
     options: dict[str, Any] = dict(
         k=k, level=level, sources=source, exclude_sources=exclude_source, since=since, until=until,
         all_copies=all_copies,

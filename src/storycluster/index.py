@@ -77,11 +77,16 @@ class StoryIndex:
     # -- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, model: str | None = None, create: bool = False) -> StoryIndex:
+    def open(
+        cls, path: str | Path, *, model: str | None = None, backend: str | None = None, create: bool = False
+    ) -> StoryIndex:
         """Open the index at ``path`` (creating an empty one when ``create`` and there is none).
 
         ``model`` defaults to the index's own model; naming a different one raises
-        :class:`ModelMismatchError`. A new index uses ``model`` or the default model.
+        :class:`ModelMismatchError`. A new index uses ``model`` or the default model. ``backend``
+        (``"torch"`` or ``"onnx-int8"``; default ``STORYCLUSTER_BACKEND``, else the fastest available)
+        embeds queries and new articles; the two backends' vectors agree closely enough to mix (top-10
+        overlap 0.96-0.99, see ``bench/fast_path.py``), and the manifest records the one that built the index.
         """
         directory = IndexDirectory(path)
         if not directory.exists():
@@ -89,17 +94,19 @@ class StoryIndex:
                 raise IndexNotFoundError(
                     f"no index at {directory.path} (build one with: storycluster index PATH --index {directory.path})"
                 )
-            embedder = Embedder(model)
+            embedder = Embedder(model, backend=backend)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
-                    Snapshot.create(directory, embedder.model_name, embedder.dimension, ARTICLE_VECTOR)
+                    Snapshot.create(
+                        directory, embedder.model_name, embedder.dimension, ARTICLE_VECTOR, embedder.backend
+                    )
         manifest = directory.read_manifest()
         if model is not None and canonical_model_name(model) != manifest.model:
             raise ModelMismatchError(
                 f"{directory.path} was built with model {manifest.model!r}, not {canonical_model_name(model)!r}; "
                 "query it with its own model or build a new index"
             )
-        return cls(directory, Embedder(manifest.model), Snapshot.open(directory))
+        return cls(directory, Embedder(manifest.model, backend=backend), Snapshot.open(directory))
 
     def close(self) -> None:
         """Release the open files."""
@@ -162,7 +169,7 @@ class StoryIndex:
         m = self._snapshot.manifest
         return IndexInfo(
             path=str(self.directory.path), format_version=m.format_version, model=m.model, dimension=m.dimension,
-            article_vector=m.article_vector, generation=m.generation, articles=len(self._snapshot.articles),
+            article_vector=m.article_vector, backend=m.backend, generation=m.generation, articles=len(self._snapshot.articles),
             paragraphs=len(self._snapshot.paragraphs), stories=m.counts.get("stories", 0),
             created=m.created, updated=m.updated,
         )

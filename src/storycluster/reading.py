@@ -37,6 +37,8 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv", ".tsv"}
 FORMATS = ("text", "jsonl", "csv")
 DEFAULT_MAX_CHARS = 1_000_000
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MILLISECONDS_FROM = 100_000_000_000  # a Unix timestamp this large (year 5138 in seconds) is in milliseconds
 _HTML_TAG = re.compile(
     r"<(?:/?(?:p|div|br|hr|span|a|b|i|em|strong|h[1-6]|ul|ol|li|article|section|body|html|head|title|script|"
@@ -181,8 +183,8 @@ class ArticleReader:
             except _Problem as exc:
                 self._report(name, str(exc))
                 return
-        elif b"\x00" in data[:8192] and not self.encoding:
-            self._report(name, "binary data (NUL bytes), not JSON lines")
+        elif not self.encoding and _not_text(data, lines=True):
+            self._report(name, str(_not_text(data, lines=True)))
             return
         else:
             lines = list(data.split(b"\n"))
@@ -195,7 +197,8 @@ class ArticleReader:
 
     def _read_json_array(self, data: bytes, name: str) -> Iterator[Article]:
         try:
-            records = json.loads(self._decode(data))
+            text = self._decode(data)
+            records = _scrub(json.loads(text)) if _SURROGATE_ESCAPE.search(text) else json.loads(text)
         except (json.JSONDecodeError, _Problem) as exc:
             self._report(name, f"broken JSON: {exc}")
             return
@@ -207,11 +210,11 @@ class ArticleReader:
             yield from self._guard(location, lambda: self._record(record, location))
 
     def _record_from_json_line(self, raw: bytes | str, location: str) -> Article | None:
-        line = raw if isinstance(raw, str) else self._decode(raw)
+        line = raw if isinstance(raw, str) else self._decode(raw, line=True)
         if not line.strip():
             return None
         try:
-            record = json.loads(line)
+            record = _scrub(json.loads(line)) if _SURROGATE_ESCAPE.search(line) else json.loads(line)
         except json.JSONDecodeError as exc:
             raise _Problem(f"broken JSON line ({exc.msg}: column {exc.colno})") from None
         return self._record(record, location)
@@ -288,7 +291,7 @@ class ArticleReader:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> str:
+    def _decode(self, data: bytes, *, line: bool = False) -> str:
         if data.startswith(codecs.BOM_UTF8):
             return _clean(data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace"))
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -298,8 +301,9 @@ class ArticleReader:
                 return _clean(data.decode(self.encoding))
             except (UnicodeDecodeError, LookupError) as exc:
                 raise _Problem(f"cannot decode as {self.encoding}: {exc}") from None
-        if b"\x00" in data[:8192]:
-            raise _Problem("binary data (NUL bytes), not text")
+        reason = None if line else _not_text(data)  # a line of JSON lines: only its own bytes count
+        if reason:
+            raise _Problem(reason)
         try:
             return _clean(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -460,6 +464,43 @@ def _clean(text: str) -> str:
 def _check_length(text: str, max_chars: int) -> None:
     if len(text) > max_chars:
         raise _Problem(f"text of {len(text):,} characters is over the limit of {max_chars:,} (--max-chars)")
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with lone UTF-16 surrogates (JSON escapes like ``\\ud800``) replaced by U+FFFD.
+
+    Python strings can hold them, but they cannot be encoded as UTF-8: hashing or storing them would fail.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    return value
+
+
+def _not_text(data: bytes, *, lines: bool = False) -> str | None:
+    """Why ``data`` cannot be text (compressed, or binary with NUL bytes), or None.
+
+    A stray NUL byte in otherwise valid UTF-8 text is not enough: it is dropped when the text is read.
+    With ``lines`` (JSON lines, whose lines are decoded one by one) only a compressed file or one with
+    many NUL bytes is refused as a whole.
+    """
+    for magic, name in _COMPRESSED.items():
+        if data.startswith(magic):
+            return f"{name}-compressed data, not text (decompress it first)"
+    head = data[:8192]
+    nuls = head.count(0)
+    if nuls:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+        if nuls * 100 >= len(head) or not (utf8 or lines):
+            return "binary data (NUL bytes), not text"
+    return None
 
 
 def _strip(line: bytes | str) -> str:

@@ -118,6 +118,7 @@ class IndexInfo:
     model: str
     dimension: int
     article_vector: str
+    backend: str
     generation: int
     articles: int
     paragraphs: int

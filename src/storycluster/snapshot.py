@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import sqlite3
 import os
 import shutil
@@ -20,6 +22,7 @@ from .vectors import VectorSet
 
 PARTS = ("database", "articles", "titles", "paragraphs", "terms")
 VECTOR_PARTS = ("articles", "titles", "paragraphs")
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3 names them from Python 3.11 on)
 VERIFY_ON_OPEN_BYTES = 512 * 2**20  # checksums are verified on open up to this size; `storycluster check` always
 
 
@@ -47,8 +50,13 @@ class Snapshot:
             self.paragraphs = VectorSet.load(files["paragraphs"], mmap=not writable)
             self.df = np.load(files["terms"])
         except (RuntimeError, ValueError, OSError) as exc:
+            _raise_if_removed(files)  # a writer removed this generation meanwhile: open() retries
             raise IndexCorruptError(f"{directory.path}: unreadable vector file ({str(exc).splitlines()[0]}); run storycluster check") from None
-        self.db = Database(connect(files["database"], readonly=True))
+        try:
+            self.db = Database(connect(files["database"], readonly=True))
+        except sqlite3.OperationalError:
+            _raise_if_removed(files)
+            raise
         self._weights: tuple[np.ndarray, TermWeights] | None = None
         try:
             counts = (self.db.count("paragraphs"), self.db.count("articles"))
@@ -79,9 +87,9 @@ class Snapshot:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def create(directory: IndexDirectory, model: str, dimension: int, article_vector: str) -> None:
+    def create(directory: IndexDirectory, model: str, dimension: int, article_vector: str, backend: str) -> None:
         """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
-        manifest = Manifest(model=model, dimension=dimension, article_vector=article_vector).next({})
+        manifest = Manifest(model=model, dimension=dimension, article_vector=article_vector, backend=backend).next({})
         try:
             db = Database(connect(directory.file(manifest, "database"), readonly=False))
             db.create_schema()
@@ -137,20 +145,45 @@ class Snapshot:
                 for part in (*VECTOR_PARTS, "terms"):
                     os.link(directory.file(self.manifest, part), new[part])
             directory.publish(replace(manifest, counts=counts))
-        except BaseException:
+        except BaseException as exc:
             if db is not None:
                 db.close()
             directory.remove_leftovers()
+            code = _disk_error(exc)
+            if code:  # SQLite's disk full / I/O error, as the OSError any other write would raise
+                raise OSError(code, f"{os.strerror(code)} (SQLite: {exc})", str(new["database"])) from exc
             raise
         finally:
             self.db = reader
 
 
+def _raise_if_removed(files: dict) -> None:
+    """Raise FileNotFoundError if a file of the generation being opened is gone (removed by a writer)."""
+    missing = [f.name for f in files.values() if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(", ".join(missing))
+
+
 def _save_array(path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with open(path, "wb") as handle:  # a short write raises OSError with its errno (np.save to a file: no errno)
+        handle.write(buffer.getbuffer())
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _disk_error(exc: BaseException) -> int | None:
+    """ENOSPC or EIO where ``exc`` is SQLite failing to write (disk full, I/O error), else None."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else None
+    if primary == _SQLITE_FULL or (code is None and "disk is full" in str(exc)):
+        return errno.ENOSPC
+    if primary == _SQLITE_IOERR or (code is None and "disk I/O error" in str(exc)):
+        return errno.EIO
+    return None
 
 
 def _fsync(path) -> None:

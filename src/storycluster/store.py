@@ -49,6 +49,7 @@ class Manifest:
     model: str
     dimension: int
     article_vector: str
+    backend: str = ""
     generation: int = 0
     files: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -149,9 +150,30 @@ class IndexDirectory:
             handle.write(manifest.to_json())
             handle.flush()
             os.fsync(handle.fileno())
+        previous = self.manifest_path.read_bytes() if self.manifest_path.is_file() else None
         os.replace(temporary, self.manifest_path)
-        _fsync_directory(self.path)
+        try:
+            _fsync_directory(self.path)
+        except BaseException:
+            # The switch is not known to be durable: put the previous manifest back, so that a publish
+            # that raised never leaves its generation current (the caller then removes its files).
+            self._restore_manifest(previous)
+            raise
         self.remove_leftovers()
+
+    def _restore_manifest(self, previous: bytes | None) -> None:
+        """Best effort: make ``previous`` (None: no manifest) the manifest again after a failed publish."""
+        with contextlib.suppress(OSError):
+            if previous is None:
+                self.manifest_path.unlink(missing_ok=True)
+                return
+            temporary = self.path / f".{MANIFEST}.tmp"
+            with open(temporary, "wb") as handle:
+                handle.write(previous)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.manifest_path)
+            _fsync_directory(self.path)
 
     def remove_leftovers(self) -> None:
         """Delete temporary files and generation files that are neither current nor the one before.

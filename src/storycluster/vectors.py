@@ -42,9 +42,15 @@ class VectorSet:
         return cls(faiss.read_index(str(path), flags))  # read_index already returns the concrete class
 
     def save(self, path: Path) -> None:
-        """Write the set to ``path`` and flush it to disk."""
-        faiss.write_index(self.index, str(path))
-        with open(path, "rb+") as handle:
+        """Write the set to ``path`` and flush it to disk; a short write (disk full) raises ``OSError``.
+
+        Not ``faiss.write_index``: it ignores an error when closing the file, so a full disk could leave
+        a short file that would then be published.
+        """
+        data = faiss.serialize_index(self.index)
+        with open(path, "wb") as handle:
+            handle.write(memoryview(data))
+            handle.flush()
             os.fsync(handle.fileno())
 
     def __len__(self) -> int:
