@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from .store import IndexDirectory
 
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "headline+text"
+INDEX_BACKEND = "torch"  # new indexes: onnx-int8 is 2.5x faster but puts neus_val at 0.898 against 0.903
 COMMIT_EVERY = 1000
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
@@ -69,9 +71,12 @@ class StoryIndex:
             print(match.score, match.title, match.paragraph)
     """
 
-    def __init__(self, directory: IndexDirectory, embedder: Embedder, snapshot: Snapshot) -> None:
+    def __init__(
+        self, directory: IndexDirectory, embedder: Embedder, snapshot: Snapshot, query_embedder: Embedder | None = None
+    ) -> None:
         self.directory = directory
         self.embedder = embedder
+        self.query_embedder = query_embedder or embedder
         self._snapshot = snapshot
 
     # -- opening -------------------------------------------------------------------------------------
@@ -83,10 +88,13 @@ class StoryIndex:
         """Open the index at ``path`` (creating an empty one when ``create`` and there is none).
 
         ``model`` defaults to the index's own model; naming a different one raises
-        :class:`ModelMismatchError`. A new index uses ``model`` or the default model. ``backend``
-        (``"torch"`` or ``"onnx-int8"``; default ``STORYCLUSTER_BACKEND``, else the fastest available)
-        embeds queries and new articles; the two backends' vectors agree closely enough to mix (top-10
-        overlap 0.96-0.99, see ``bench/fast_path.py``), and the manifest records the one that built the index.
+        :class:`ModelMismatchError`. A new index uses ``model`` or the default model.
+
+        ``backend`` (``"torch"`` or ``"onnx-int8"``, else ``STORYCLUSTER_BACKEND``) embeds both queries and
+        new articles. Without one, articles are embedded with the index's own backend (``torch`` for a new
+        index: the story grouping reaches its quality targets with it, see ``bench/stories.py``), and
+        queries with the fastest available (``onnx-int8``: no torch import, quick start). The two backends'
+        vectors agree closely enough to mix (top-10 overlap 0.95-0.99, ``bench/fast_path.py``).
         """
         directory = IndexDirectory(path)
         if not directory.exists():
@@ -94,7 +102,7 @@ class StoryIndex:
                 raise IndexNotFoundError(
                     f"no index at {directory.path} (build one with: storycluster index PATH --index {directory.path})"
                 )
-            embedder = Embedder(model, backend=backend)
+            embedder = Embedder(model, backend=backend or os.environ.get("STORYCLUSTER_BACKEND") or INDEX_BACKEND)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
                     Snapshot.create(
@@ -106,7 +114,10 @@ class StoryIndex:
                 f"{directory.path} was built with model {manifest.model!r}, not {canonical_model_name(model)!r}; "
                 "query it with its own model or build a new index"
             )
-        return cls(directory, Embedder(manifest.model, backend=backend), Snapshot.open(directory))
+        chosen = backend or os.environ.get("STORYCLUSTER_BACKEND")
+        writer = Embedder(manifest.model, backend=chosen or manifest.backend or INDEX_BACKEND)
+        reader = writer if chosen else Embedder(manifest.model)
+        return cls(directory, writer, Snapshot.open(directory), query_embedder=reader)
 
     def close(self) -> None:
         """Release the open files."""
@@ -135,7 +146,7 @@ class StoryIndex:
         return len(self._snapshot.articles)
 
     def __contains__(self, article_id: object) -> bool:
-        return isinstance(article_id, str) and self._snapshot.db.article_key(article_id) is not None
+        return isinstance(article_id, str) and self._snapshot.db.article_key(_encodable(article_id)) is not None
 
     def get(self, article_id: str) -> Article:
         """The stored article with ``article_id``; raises :class:`KeyError` if there is none."""
@@ -198,8 +209,9 @@ class StoryIndex:
         if not text.strip():
             raise StoryclusterError("the query text is empty")
         text = _encodable(text)
-        paragraphs = split_paragraphs(text, max_words=self.embedder.max_words) or [text]
-        vectors = self.embedder.encode([*paragraphs, article_text(None, text, self.embedder.max_words)])
+        embedder = self.query_embedder
+        paragraphs = split_paragraphs(text, max_words=embedder.max_words) or [text]
+        vectors = embedder.encode([*paragraphs, article_text(None, text, embedder.max_words)])
         filters = _filters(sources, exclude_sources, since, until)
         terms = count_terms([lexical_text(None, text)])
         return self._search(
@@ -316,7 +328,7 @@ class StoryIndex:
         ]
 
     def _key(self, article_id: str) -> int:
-        key = self._snapshot.db.article_key(article_id)
+        key = self._snapshot.db.article_key(_encodable(article_id))
         if key is None:
             raise KeyError(article_id)
         return key
@@ -408,7 +420,7 @@ class StoryIndex:
             snapshot = self._snapshot
             try:
                 with snapshot.next_generation(vectors_changed=True) as db:
-                    removed = _delete(snapshot, db, list(dict.fromkeys(article_ids)))
+                    removed = _delete(snapshot, db, list(dict.fromkeys(map(_encodable, article_ids))))
                     db.drop_empty_stories()
             finally:
                 self._reopen()
