@@ -393,10 +393,11 @@ def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
 class _HtmlText(HTMLParser):
     """Collects the text of an HTML fragment: block elements become paragraphs, ``<br>`` a line break."""
 
-    BLOCKS = frozenset(
-        "p div h1 h2 h3 h4 h5 h6 ul ol li article section header footer nav main aside blockquote figure "
-        "figcaption table tr title head body html hr pre".split()
-    )
+    BLOCKS = frozenset({
+        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "article", "section", "header", "footer",
+        "nav", "main", "aside", "blockquote", "figure", "figcaption", "table", "tr", "title", "head", "body", "html",
+        "hr", "pre",
+    })
     HIDDEN = frozenset({"script", "style", "noscript", "template", "iframe"})
 
     def __init__(self) -> None:

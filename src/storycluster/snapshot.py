@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import sqlite3
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import replace
