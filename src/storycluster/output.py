@@ -19,8 +19,8 @@ def print_records(
 ) -> None:
     """Print ``records`` as JSON lines (``jsonl``) or as a table (``table``) on stdout."""
     if output_format == "jsonl":
-        for record in records:
-            click.echo(json.dumps(record, ensure_ascii=False))
+        for record in records:  # lone surrogates (undecodable bytes from a shell) print as U+FFFD
+            click.echo(json.dumps(record, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8"))
         return
     if vertical:
         for record in records:
