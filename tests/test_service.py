@@ -306,3 +306,21 @@ def test_serve_refuses_token_reads_without_a_token(index_dir):
 
     result = CliRunner().invoke(main, ["serve", "--index", str(index_dir), "--token-reads"], env={"STORYCLUSTER_TOKEN": ""})
     assert result.exit_code == 2 and "--token-reads needs --token" in result.output
+
+
+def test_hostile_requests_get_4xx_never_5xx(start):
+    """Deep JSON, invalid UTF-8, path traversal in ids and a slow client (issue 9's service list)."""
+    client = start(token="s3cret")
+    auth = {"Authorization": "Bearer s3cret", "Content-Type": "application/json"}
+    deep = client.post("/articles", content=b"[" * 100_000 + b"]" * 100_000, headers=auth)
+    assert 400 <= deep.status_code < 500 and "error" in deep.json()
+    bad_utf8 = client.post("/articles", content=b'[{"id": "x", "text": "caf\xe9"}]', headers=auth)
+    assert 400 <= bad_utf8.status_code < 500 and "error" in bad_utf8.json()
+    for path in ("/articles/../../etc/passwd", "/articles/..%2F..%2Fmanifest.json", "/stories/..%2F..%2Fx"):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+    with socket.create_connection((client.base_url.host, client.base_url.port), timeout=30) as slow:
+        slow.sendall(b"POST /articles HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n[")
+        time.sleep(1)  # a client that stops sending does not hold up others
+        assert client.get("/health").status_code == 200
+    assert client.get("/health").json()["status"] == "ok"
