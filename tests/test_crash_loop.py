@@ -19,14 +19,14 @@ import crash_loop
 
 def test_dozens_of_kills_lose_nothing(tmp_path, embedder, capsys):
     tally = crash_loop.crash_loop(
-        40, seed=9, per_trial=2, batch_size=3, batches_per_round=30, fresh=3, seconds=80, work=tmp_path,
+        40, seed=9, per_trial=2, batch_size=3, batches_per_round=30, fresh=3, seconds=120, work=tmp_path,
     )
     summary = tally.summary()
     with capsys.disabled():
         print(f"\n  crash loop: {summary}")
     assert tally.problems == []
     assert (tally.lost, tally.invented, tally.duplicated) == (0, 0, 0)
-    assert tally.kills >= 24, summary  # 40 unless the machine is very busy: the loop stops at 80 s
+    assert tally.kills >= 20, summary  # 40 unless the machine is very busy: the loop stops at 120 s
     assert len(tally.kills_by_point) >= 8 and tally.timed_kills >= 3, summary  # kills land all over an append
     assert tally.fresh_kills >= 1, summary
     assert tally.articles_acknowledged >= tally.kills // 2, summary  # appends complete between kills (load-dependent)

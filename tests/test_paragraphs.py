@@ -41,6 +41,10 @@ def test_a_sentence_longer_than_the_window_is_cut_by_words():
     assert [len(p.split()) for p in pieces] == [30, 30, 30, 10]
 
 
+def test_a_short_sentence_before_an_over_long_one_keeps_its_place():
+    assert split_paragraphs(". 0 0", min_words=0, max_words=1) == [".", "0", "0"]
+
+
 def test_empty_and_tiny_texts():
     assert split_paragraphs("  \n\n ") == []
     assert split_paragraphs("Short.") == ["Short."]

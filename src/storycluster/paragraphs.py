@@ -39,6 +39,9 @@ def _fit(paragraph: str, max_words: int) -> list[str]:
     for sentence in _SENTENCE_END.split(paragraph):
         words = sentence.split()
         if len(words) > max_words:
+            if current:  # flush what came before, so no word changes place
+                chunks.append(" ".join(current))
+                current = []
             chunks.extend(" ".join(words[i:i + max_words]) for i in range(0, len(words), max_words))
             continue
         if current and len(current) + len(words) > max_words:
