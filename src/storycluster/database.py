@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,16 +108,18 @@ class Database:
         """Close the connection."""
         self.connection.close()
 
+    def _select_in(self, sql: str, values: Iterable) -> Iterator[sqlite3.Row]:
+        """Rows of ``sql`` whose ``{marks}`` takes ``values``, in chunks under SQLite's parameter limit."""
+        for chunk in _chunks([v if isinstance(v, str) else int(v) for v in values]):
+            yield from self.connection.execute(sql.format(marks=", ".join("?" * len(chunk))), chunk)
+
     # -- writing -----------------------------------------------------------------------------------
 
     def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """The stored content hash of each of ``ids`` that exists."""
         found: dict[str, str] = {}
-        for chunk in _chunks(list(ids)):
-            rows = self.connection.execute(
-                f"SELECT id, content_hash FROM articles WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.update({row["id"]: row["content_hash"] for row in rows})
+        rows = self._select_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", ids)
+        found.update({row["id"]: row["content_hash"] for row in rows})
         return found
 
     def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
@@ -202,11 +204,7 @@ class Database:
     def members(self, story_ids: Iterable[str]) -> list[int]:
         """The article keys of the given stories."""
         found: list[int] = []
-        for chunk in _chunks(list(story_ids)):
-            rows = self.connection.execute(
-                f"SELECT article FROM story_members WHERE story IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.extend(int(r[0]) for r in rows)
+        found.extend(int(r[0]) for r in self._select_in("SELECT article FROM story_members WHERE story IN ({marks})", story_ids))
         return found
 
     def set_duplicate(self, key: int, original: str) -> None:
@@ -216,12 +214,8 @@ class Database:
     def originals(self, keys: Iterable[int]) -> dict[int, str]:
         """For each of ``keys`` that is a copy, the id of the article it copies."""
         found: dict[int, str] = {}
-        for chunk in _chunks([int(k) for k in keys]):
-            rows = self.connection.execute(
-                f"SELECT key, duplicate_of FROM articles WHERE duplicate_of IS NOT NULL"
-                f" AND key IN ({', '.join('?' * len(chunk))})", chunk,
-            )
-            found.update({int(k): d for k, d in rows})
+        rows = self._select_in("SELECT key, duplicate_of FROM articles WHERE duplicate_of IS NOT NULL AND key IN ({marks})", keys)
+        found.update({int(k): d for k, d in rows})
         return found
 
     def memberships(self) -> dict[int, str]:
@@ -231,11 +225,8 @@ class Database:
     def stories_of(self, article_keys: Iterable[int]) -> dict[int, str]:
         """The story of each of ``article_keys`` that belongs to one."""
         found: dict[int, str] = {}
-        for chunk in _chunks([int(k) for k in article_keys]):
-            rows = self.connection.execute(
-                f"SELECT article, story FROM story_members WHERE article IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.update({int(a): s for a, s in rows})
+        rows = self._select_in("SELECT article, story FROM story_members WHERE article IN ({marks})", article_keys)
+        found.update({int(a): s for a, s in rows})
         return found
 
     def story_rows(self) -> list[sqlite3.Row]:
@@ -278,52 +269,38 @@ class Database:
     def ids(self, keys: Iterable[int]) -> dict[int, str]:
         """Article ids by row key."""
         found: dict[int, str] = {}
-        for chunk in _chunks([int(k) for k in keys]):
-            rows = self.connection.execute(f"SELECT key, id FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk)
-            found.update({int(k): i for k, i in rows})
+        found.update({int(k): i for k, i in self._select_in("SELECT key, id FROM articles WHERE key IN ({marks})", keys)})
         return found
 
     def articles(self, keys: Iterable[int]) -> dict[int, Article]:
         """Articles by row key (keys that do not exist are left out)."""
         found: dict[int, Article] = {}
-        for chunk in _chunks([int(k) for k in keys]):
-            rows = self.connection.execute(
-                f"SELECT * FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.update({int(row["key"]): _article(row) for row in rows})
+        rows = self._select_in("SELECT * FROM articles WHERE key IN ({marks})", keys)
+        found.update({int(row["key"]): _article(row) for row in rows})
         return found
 
     def terms(self, keys: Sequence[int]) -> list[bytes]:
         """Packed term counts of the articles with ``keys``, in the same order."""
         found: dict[int, bytes] = {}
-        for chunk in _chunks([int(k) for k in keys]):
-            rows = self.connection.execute(
-                f"SELECT key, terms FROM articles WHERE key IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.update({int(key): blob for key, blob in rows})
+        found.update({int(key): blob for key, blob in self._select_in("SELECT key, terms FROM articles WHERE key IN ({marks})", keys)})
         return [found[int(key)] for key in keys]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""
         found: dict[int, list[StoredParagraph]] = {}
-        for chunk in _chunks([int(k) for k in article_keys]):
-            rows = self.connection.execute(
-                f"SELECT key, article, position, text FROM paragraphs WHERE article IN ({', '.join('?' * len(chunk))})"
-                " ORDER BY article, position",
-                chunk,
-            )
-            for row in rows:
-                found.setdefault(int(row["article"]), []).append(StoredParagraph(*row))
+        rows = self._select_in(
+            "SELECT key, article, position, text FROM paragraphs WHERE article IN ({marks}) ORDER BY article, position",
+            article_keys,
+        )
+        for row in rows:
+            found.setdefault(int(row["article"]), []).append(StoredParagraph(*row))
         return found
 
     def paragraphs(self, keys: Iterable[int]) -> dict[int, StoredParagraph]:
         """Paragraphs by row key."""
         found: dict[int, StoredParagraph] = {}
-        for chunk in _chunks([int(k) for k in keys]):
-            rows = self.connection.execute(
-                f"SELECT key, article, position, text FROM paragraphs WHERE key IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found.update({int(row["key"]): StoredParagraph(*row) for row in rows})
+        rows = self._select_in("SELECT key, article, position, text FROM paragraphs WHERE key IN ({marks})", keys)
+        found.update({int(row["key"]): StoredParagraph(*row) for row in rows})
         return found
 
     def article_keys(self, filters: Filters) -> np.ndarray:
