@@ -167,14 +167,15 @@ def test_unknown_backend_is_a_clear_error(monkeypatch):
     assert Embedder().backend == "torch"
 
 
-def test_onnx_queries_do_not_import_torch(cache_env):
+def test_text_query_imports_neither_torch_nor_sklearn(cache_env, seed_index_dir):
+    """A text query from the command line runs on onnxruntime and our own term hashing: a quick start."""
     code = (
         "import sys\n"
-        "from storycluster.embedding import Embedder\n"
-        "e = Embedder(backend='onnx-int8')\n"
-        "assert e.max_words == 153, e.max_words\n"
-        "assert e.encode(['a query']).shape == (1, 384)\n"
-        "loaded = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "from storycluster.cli import main\n"
+        f"main(['similar', 'Wagner air defence for Hezbollah', '--index', {str(seed_index_dir)!r}, '-k', '1'],"
+        " standalone_mode=False)\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'sklearn')\n"
+        "loaded = [m for m in heavy if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
     env = {**os.environ, "STORYCLUSTER_CACHE": str(cache_env.parent.parent)}
@@ -182,3 +183,4 @@ def test_onnx_queries_do_not_import_torch(cache_env):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1 and '"id"' in result.stdout

@@ -9,29 +9,31 @@ and of new text can be weighed against the current corpus at any time, without r
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from importlib import resources
 
+import mmh3
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:
-    from sklearn.feature_extraction.text import HashingVectorizer
-
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
 N_FEATURES = 2**20
-
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 @functools.cache
-def _hasher() -> HashingVectorizer:
-    """The term hasher (scikit-learn is imported on first use: queries by id never need it)."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+def stop_words() -> frozenset[str]:
+    """The English stop words left out of the counts (scikit-learn's list, shipped with the package)."""
+    lines = resources.files(__package__).joinpath("stop_words.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
-    return HashingVectorizer(
-        n_features=N_FEATURES, alternate_sign=False, norm=None, token_pattern=TOKEN_PATTERN,
-        stop_words="english", ngram_range=(1, 2), dtype=np.float32,
-    )
+
+def terms(text: str) -> list[str]:
+    """The lower-cased words of ``text`` without stop words, then each pair of neighbouring words."""
+    skip = stop_words()
+    words = [word for word in _TOKEN.findall(text.lower()) if word not in skip]
+    return words + [f"{first} {second}" for first, second in zip(words, words[1:])]
 
 
 def lexical_text(title: str | None, text: str) -> str:
@@ -40,8 +42,24 @@ def lexical_text(title: str | None, text: str) -> str:
 
 
 def count_terms(texts: Sequence[str]) -> sp.csr_matrix:
-    """Hashed counts of words and word pairs (English stop words left out), one row per text."""
-    return _hasher().transform(texts).tocsr()
+    """Hashed counts of words and word pairs (English stop words left out), one row per text.
+
+    Each term's id is the absolute value of its signed 32-bit MurmurHash3 modulo ``N_FEATURES``: the same
+    ids as scikit-learn's ``HashingVectorizer`` with this token pattern, stop list and ``ngram_range=(1, 2)``
+    (so indexes built with it stay readable), without importing scikit-learn (0.9 s) for a query.
+    """
+    hashes: list[int] = []
+    indptr = [0]
+    for text in texts:
+        hashes.extend(map(mmh3.hash, terms(text)))
+        indptr.append(len(hashes))
+    ids = np.abs(np.array(hashes, dtype=np.int64)) % N_FEATURES
+    counts = sp.csr_matrix(
+        (np.ones(len(ids), dtype=np.float32), ids.astype(np.int32), np.array(indptr, dtype=np.int64)),
+        shape=(len(texts), N_FEATURES),
+    )
+    counts.sum_duplicates()
+    return counts
 
 
 def pack(row: sp.csr_matrix) -> bytes:
