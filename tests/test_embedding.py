@@ -184,3 +184,22 @@ def test_text_query_imports_neither_torch_nor_sklearn(cache_env, seed_index_dir)
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1 and '"id"' in result.stdout
+
+
+def test_first_and_last_feed_forward_outputs_stay_float():
+    names = [f"/transformer/encoder/layer.{i}/{part}/MatMul" for i in range(6) for part in ("intermediate/dense", "output/dense")]
+    assert onnx_backend._kept_float([*names, "Attention_0"]) == [
+        "/transformer/encoder/layer.0/output/dense/MatMul", "/transformer/encoder/layer.5/output/dense/MatMul"
+    ]
+    assert onnx_backend._kept_float(["Attention_0", "MatMul_1"]) == []  # another architecture: everything is quantised
+
+
+def test_exported_model_is_int8_except_the_kept_layers(cache_env):
+    import onnx
+
+    graph = onnx.load(str(cache_env / "model.onnx")).graph
+    float_matmuls = sorted(node.name for node in graph.node if node.op_type == "MatMul")
+    assert float_matmuls == [
+        "/transformer/encoder/layer.0/output/dense/MatMul", "/transformer/encoder/layer.5/output/dense/MatMul"
+    ]
+    assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node) >= 16

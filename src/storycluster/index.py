@@ -25,7 +25,6 @@ from .store import IndexDirectory
 
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "headline+text"
-INDEX_BACKEND = "torch"  # new indexes: onnx-int8 is 2.5x faster but puts neus_val at 0.898 against 0.903
 COMMIT_EVERY = 1000
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
@@ -91,10 +90,11 @@ class StoryIndex:
         :class:`ModelMismatchError`. A new index uses ``model`` or the default model.
 
         ``backend`` (``"torch"`` or ``"onnx-int8"``, else ``STORYCLUSTER_BACKEND``) embeds both queries and
-        new articles. Without one, articles are embedded with the index's own backend (``torch`` for a new
-        index: the story grouping reaches its quality targets with it, see ``bench/stories.py``), and
-        queries with the fastest available (``onnx-int8``: no torch import, quick start). The two backends'
-        vectors agree closely enough to mix (top-10 overlap 0.95-0.99, ``bench/fast_path.py``).
+        new articles. Without one, articles are embedded with the index's own backend (for a new index the
+        fastest available: ``onnx-int8``, 2.5-3.5x torch's speed with the story grouping within 0.002 of it,
+        see ``bench/fast_path.py`` and ``bench/stories.py``), and queries with the fastest available (no
+        torch import, quick start). The two backends' vectors agree closely enough to mix (top-10
+        neighbour overlap 0.92-0.99).
         """
         directory = IndexDirectory(path)
         if not directory.exists():
@@ -102,7 +102,7 @@ class StoryIndex:
                 raise IndexNotFoundError(
                     f"no index at {directory.path} (build one with: storycluster index PATH --index {directory.path})"
                 )
-            embedder = Embedder(model, backend=backend or os.environ.get("STORYCLUSTER_BACKEND") or INDEX_BACKEND)
+            embedder = Embedder(model, backend=backend)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
                     Snapshot.create(
@@ -115,7 +115,7 @@ class StoryIndex:
                 "query it with its own model or build a new index"
             )
         chosen = backend or os.environ.get("STORYCLUSTER_BACKEND")
-        writer = Embedder(manifest.model, backend=chosen or manifest.backend or INDEX_BACKEND)
+        writer = Embedder(manifest.model, backend=chosen or manifest.backend)
         reader = writer if chosen else Embedder(manifest.model)
         return cls(directory, writer, Snapshot.open(directory), query_embedder=reader)
 

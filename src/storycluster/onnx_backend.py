@@ -6,7 +6,8 @@ a hash of its weights. Serving a cached model imports only onnxruntime, tokenize
 
 The recipe (measured in ``bench/fast_path.py``): ``torch.onnx.export`` of the transformer with eager
 attention, mean pooling and normalisation inside the graph; onnxruntime's BERT fusions (attention, GELU,
-layer norms); ``quantize_dynamic`` with per-channel int8 weights on the MatMul and Attention nodes. The
+layer norms); ``quantize_dynamic`` with per-channel int8 weights on the MatMul and Attention nodes, except the feed-forward
+down-projections of the first and last layers (their outliers cost the most quality for 1/18 of the work). The
 word-embedding table stays float32: quantising it too loses quality (worst paragraph cosine 0.978 against
 0.985) for no speed.
 """
@@ -19,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 ONNX_INT8 = "onnx-int8"
-FORMAT = 1  # bump when the export recipe changes: old cache entries are then ignored
+FORMAT = 2  # bump when the export recipe changes: old cache entries are then ignored
 MIN_COSINE = 0.98  # every validation sentence must keep at least this cosine to the torch vector
 TOKENIZE_WINDOW = 2048  # texts tokenised at a time (bounds memory on large calls)
 VALIDATION_TEXTS = (
@@ -53,6 +55,7 @@ VALIDATION_TEXTS = (
 )
 _MODULE_TYPES = ("Transformer", "Pooling", "Normalize")
 _MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".json", ".txt", ".model"}
+_FFN_OUTPUT = re.compile(r"layer\.(\d+)/output/dense/MatMul$")  # a layer's feed-forward down-projection
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +323,10 @@ def _export_graph(model: SentenceTransformer, path: Path) -> None:
 
 
 def _fuse_and_quantize(model: SentenceTransformer, source: Path, path: Path) -> None:
-    """Fuse attention/GELU/layer norms, then quantise MatMul and Attention weights to int8 per channel."""
+    """Fuse attention/GELU/layer norms, then quantise MatMul and Attention weights to int8 per channel.
+
+    The feed-forward down-projections of the first and last layers stay float32 (see :func:`_kept_float`).
+    """
     import onnx
     from onnxruntime.quantization import quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -333,8 +339,23 @@ def _fuse_and_quantize(model: SentenceTransformer, source: Path, path: Path) -> 
     ).save_model_to_file(str(fused))
     quantize_dynamic(
         fused, path, per_channel=True, op_types_to_quantize=["MatMul", "Attention"],
+        nodes_to_exclude=_kept_float([node.name for node in onnx.load(str(fused)).graph.node]),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+def _kept_float(node_names: Sequence[str]) -> list[str]:
+    """The feed-forward down-projections of the first and last transformer layers.
+
+    They carry the largest activation outliers; keeping these 2 of 24 MatMuls (1/18 of the multiply-adds
+    of all-MiniLM-L6-v2) in float32 lifts the mean paragraph cosine to torch from 0.993 to 0.995 and the
+    top-10 neighbour overlap from 0.907 to 0.921 (800 neus_val paragraphs).
+    """
+    layers = {name: int(match.group(1)) for name in node_names if (match := _FFN_OUTPUT.search(name))}
+    if not layers:
+        return []
+    ends = {min(layers.values()), max(layers.values())}
+    return [name for name, layer in layers.items() if layer in ends]
 
 
 def _validate(encoder: OnnxEncoder, model: SentenceTransformer) -> dict[str, float]:
