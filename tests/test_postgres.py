@@ -156,3 +156,21 @@ def test_a_directory_index_never_imports_psycopg(seed_index_dir):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+KILLER = (
+    "import os, signal, sys\n"
+    "import storycluster.index\n"
+    "from storycluster import Article, StoryIndex\n"
+    "storycluster.index.mark_copies = lambda *args: os.kill(os.getpid(), signal.SIGKILL)\n"
+    "StoryIndex.open(sys.argv[1]).add([Article(id='killed', text='An append killed inside its transaction.')])\n"
+)
+
+
+def test_a_writer_killed_inside_its_transaction_leaves_the_previous_state_and_no_lock(seed_index_postgres, pg_databases):
+    url = pg_databases.create(template=seed_index_postgres)
+    process = subprocess.run([sys.executable, "-c", KILLER, url], capture_output=True)
+    assert process.returncode == -9, process.stderr.decode()
+    with StoryIndex.open(url) as index:
+        assert "killed" not in index and len(index) == 1 and index.info().generation == 2
+        assert index.add([Article(id="killed", text="An append killed inside its transaction.")]).added == 1
