@@ -25,8 +25,9 @@ embeds; POSTs in one worker queue on a second lock, and a writer in another proc
 worker) makes a POST fail at once with 409.
 
 Freshness: every request first calls :meth:`StoryIndex.refresh`, which reads ``manifest.json`` (tens
-of microseconds) and switches to a newer generation when a writer published one, so a POST, the CLI or
-another worker's write is served by the next request without a restart.
+of microseconds; on a PostgreSQL store, one row of its ``meta`` table) and switches to a newer generation
+when a writer published one, so a POST, the CLI or another worker's write is served by the next request
+without a restart.
 """
 
 from __future__ import annotations
