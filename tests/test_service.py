@@ -1,4 +1,7 @@
-"""The HTTP service on a real uvicorn over loopback: every endpoint, auth, errors, freshness, and a fuzz."""
+"""The HTTP service on a real uvicorn over loopback: every endpoint, auth, errors, freshness, and a fuzz.
+
+Tests that go through the index run on a directory and on PostgreSQL (``index_location``); the others
+(auth, limits, fuzzing, hostile requests) on a directory only."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from schemathesis import GenerationMode
 
 from storycluster import Article, FieldMap, Match, StoryIndex
 from storycluster.service import ArticleIn, create_app, serve
-from storycluster.store import IndexDirectory
+from storycluster.stores import open_store
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -64,12 +67,33 @@ def story_index_dir(seed_index_dir, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def story_index_postgres(seed_index_postgres, pg_databases) -> str:
+    """The same story index in a PostgreSQL database."""
+    url = pg_databases.create(template=seed_index_postgres)
+    with StoryIndex.open(url) as index:
+        index.add(ARTICLES)
+        index.cluster()
+    return url
+
+
 @pytest.fixture
 def index_dir(story_index_dir, tmp_path) -> Path:
     """A private copy of the story index that a test's server may change."""
     target = tmp_path / "index"
     shutil.copytree(story_index_dir, target)
     return target
+
+
+@pytest.fixture
+def index_location(store_kind, request) -> str:
+    """A private copy of the story index: a directory, or a PostgreSQL database."""
+    if store_kind == "directory":
+        return str(request.getfixturevalue("index_dir"))
+    return request.getfixturevalue("pg_databases").create(template=request.getfixturevalue("story_index_postgres"))
+
+
+directory_only = pytest.mark.parametrize("store_kind", ["directory"])
 
 
 @contextmanager
@@ -95,12 +119,12 @@ def running(app) -> Iterator[str]:
 
 
 @pytest.fixture
-def start(index_dir, embedder) -> Iterator[Callable[..., httpx.Client]]:
-    """Start a server over ``index_dir`` with ``create_app`` options; returns an HTTP client bound to it."""
+def start(index_location, embedder) -> Iterator[Callable[..., httpx.Client]]:
+    """Start a server over ``index_location`` with ``create_app`` options; returns an HTTP client bound to it."""
     with ExitStack() as stack:
 
         def start_server(**options) -> httpx.Client:
-            base = stack.enter_context(running(create_app(index_dir, **options)))
+            base = stack.enter_context(running(create_app(index_location, **options)))
             return stack.enter_context(httpx.Client(base_url=base, timeout=30))
 
         yield start_server
@@ -170,7 +194,7 @@ def test_bad_requests_get_a_json_error_naming_the_problem(start):
     assert "writes are disabled" in error(client.post("/articles", json=[FLOOD], headers=AUTH), 403)
 
 
-def test_post_then_get_sees_it_and_writes_need_the_token(start, index_dir):
+def test_post_then_get_sees_it_and_writes_need_the_token(start, index_location):
     client = start(token=TOKEN)
     assert "missing Authorization" in error(client.post("/articles", json=[FLOOD]), 401)
     wrong = client.post("/articles", json=[FLOOD], headers={"Authorization": "Bearer nope"})
@@ -199,10 +223,11 @@ def test_post_then_get_sees_it_and_writes_need_the_token(start, index_dir):
     broken = client.post("/articles", content=b"[{", headers={**AUTH, "content-type": "application/json"})
     assert "JSON decode error" in error(broken, 422)
     assert client.get("/health").json()["articles"] == 5  # nothing of the rejected posts was stored
-    with StoryIndex.open(index_dir) as index:
+    with StoryIndex.open(index_location) as index:
         assert index.get(FLOOD["id"]).text.endswith("The army was sent in.")
 
 
+@directory_only
 def test_token_reads_puts_every_read_but_health_behind_the_token(start):
     client = start(token=TOKEN, token_reads=True)
     assert client.get("/health").status_code == 200
@@ -215,6 +240,7 @@ def test_token_reads_puts_every_read_but_health_behind_the_token(start):
         serve("unused", token_reads=True)
 
 
+@directory_only
 def test_bodies_over_the_limit_get_413_before_parsing(start):
     client = start(token=TOKEN, max_body_bytes=2048)
     big = [{**FLOOD, "text": "word " * 1000}]
@@ -224,21 +250,23 @@ def test_bodies_over_the_limit_get_413_before_parsing(start):
     assert client.post("/articles", json=[FLOOD], headers=AUTH).status_code == 200
 
 
-def test_a_post_while_another_process_writes_gets_409(start, index_dir):
+def test_a_post_while_another_process_writes_gets_409(start, index_location):
     client = start(token=TOKEN)
-    with IndexDirectory(index_dir).writing():
+    store = open_store(index_location)
+    with store.writing():
         response = client.post("/articles", json=[FLOOD], headers=AUTH)
         assert "being written by another process" in error(response, 409)
         assert response.headers["retry-after"] == "1"
         assert client.get("/articles/quake-1").status_code == 200  # reads go on
+    store.close()
     assert client.post("/articles", json=[FLOOD], headers=AUTH).status_code == 200
 
 
-def test_a_writer_outside_the_server_is_served_without_restart(start, index_dir):
+def test_a_writer_outside_the_server_is_served_without_restart(start, index_location):
     client = start()
     before = client.get("/health").json()["generation"]
     error(client.get("/articles/feeds/wire/flood-1"), 404)
-    with StoryIndex.open(index_dir) as writer:
+    with StoryIndex.open(index_location) as writer:
         writer.add([Article(**{k: v for k, v in FLOOD.items() if k != "lang"})])
     assert client.get("/articles/feeds/wire/flood-1").json()["title"] == FLOOD["title"]
     assert client.get("/health").json()["generation"] == before + 1
@@ -269,7 +297,7 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error(inde
         assert index.get(SEED_ID) and len(index) >= 4
 
 
-def test_the_serve_command_runs_a_real_server(index_dir):
+def test_the_serve_command_runs_a_real_server(index_location):
     """`storycluster serve` as a user runs it: a subprocess on a free port, answering until terminated."""
     import os
     import subprocess
@@ -279,7 +307,7 @@ def test_the_serve_command_runs_a_real_server(index_dir):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "storycluster", "serve", "--index", str(index_dir), "--port", str(port)],
+        [sys.executable, "-m", "storycluster", "serve", "--index", index_location, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "STORYCLUSTER_TOKEN": ""},
     )
     try:
@@ -308,6 +336,7 @@ def test_serve_refuses_token_reads_without_a_token(index_dir):
     assert result.exit_code == 2 and "--token-reads needs --token" in result.output
 
 
+@directory_only
 def test_hostile_requests_get_4xx_never_5xx(start):
     """Deep JSON, invalid UTF-8, path traversal in ids and a slow client (issue 9's service list)."""
     client = start(token="s3cret")

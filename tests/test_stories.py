@@ -1,4 +1,6 @@
-"""Stories stored in the index: clustering through the API and CLI, stable ids, coverage, eval."""
+"""Stories stored in the index: clustering through the API and CLI, stable ids, coverage, eval.
+
+Tests taking ``index_location`` run on a directory and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ JAPAN = [
 
 
 @pytest.fixture
-def quake_index(seed_index_copy):
-    with StoryIndex.open(seed_index_copy) as index:
+def quake_index(index_location):
+    with StoryIndex.open(index_location) as index:
         index.add(CHILE + JAPAN)
         yield index
 
@@ -81,27 +83,27 @@ def test_similar_to_tells_which_hits_share_the_story(quake_index):
     assert matches[0].story == quake_index.story_of("chile-a")
 
 
-def test_empty_and_one_article_indexes(tmp_path, seed_index_copy, embedder):
-    with StoryIndex.open(tmp_path / "empty", create=True) as empty:
+def test_empty_and_one_article_indexes(empty_location, index_location, embedder):
+    with StoryIndex.open(empty_location, create=True) as empty:
         assert empty.cluster() == [] and empty.stories() == []
-    with StoryIndex.open(seed_index_copy) as one:
+    with StoryIndex.open(index_location) as one:
         [story] = one.cluster()
         assert story.articles == [SEED_ID] and story.size == 1 and story.sources == []
         assert story.headline.startswith("date 2023-11-22 The American government accused")
 
 
-def test_cli_stories_and_story(seed_index_copy, tmp_path):
+def test_cli_stories_and_story(index_location, empty_location):
     runner = CliRunner()
-    result = runner.invoke(main, ["stories", "--index", str(seed_index_copy)])
+    result = runner.invoke(main, ["stories", "--index", index_location])
     assert result.exit_code == 0, result.output
     [story] = [json.loads(line) for line in result.stdout.splitlines()]
     assert set(story) == {"story", "size", "sources", "headline", "keywords", "first_published", "last_published",
                           "articles"}
-    shown = runner.invoke(main, ["stories", "--index", str(seed_index_copy), "--story", story["story"]])
+    shown = runner.invoke(main, ["stories", "--index", index_location, "--story", story["story"]])
     assert json.loads(shown.stdout)["coverage"][0]["id"] == SEED_ID
-    missing = runner.invoke(main, ["stories", "--index", str(seed_index_copy), "--story", "s999"])
+    missing = runner.invoke(main, ["stories", "--index", index_location, "--story", "s999"])
     assert missing.exit_code == 1 and "no story with id 's999'" in missing.stderr
-    empty = runner.invoke(main, ["stories", "--index", str(tmp_path / "none")])
+    empty = runner.invoke(main, ["stories", "--index", empty_location])
     assert empty.exit_code == 4
 
 
@@ -129,7 +131,7 @@ WIRE = ("PARIS (Wire) - French farmers blocked motorways around Paris on Monday 
         "answers their demands. Police said 600 tractors took part.")
 
 
-def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(seed_index_copy):
+def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(index_location):
     copies = [
         article("wire-1", "agency", "2024-01-29T07:00:00+00:00", "Farmers block Paris motorways", WIRE),
         article("copy-1", "paper-a", "2024-01-29T08:00:00+00:00", "Farmers block Paris motorways", WIRE),
@@ -139,7 +141,7 @@ def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(s
                 "Hundreds of tractors closed the main roads into Paris as farmers protested against fuel taxes "
                 "and green rules; the prime minister promised talks. Officers counted about 600 vehicles."),
     ]
-    with StoryIndex.open(seed_index_copy) as index:
+    with StoryIndex.open(index_location) as index:
         index.add(copies)
         flagged = {m.id: m.duplicate_of for m in index.similar_to("wire-1", k=5, all_copies=True)}
         assert {i: flagged[i] for i in ("copy-1", "rewrite-1", "own-1")} == {
@@ -153,11 +155,11 @@ def test_wire_copies_and_rewrites_are_flagged_kept_in_the_story_and_shown_once(s
         assert {m.id for m in index.similar_to("own-1", k=5, all_copies=True)} >= {"wire-1", "copy-1", "rewrite-1"}
 
 
-def test_an_article_dated_far_from_a_story_opens_a_new_one(seed_index_copy):
+def test_an_article_dated_far_from_a_story_opens_a_new_one(index_location):
     a_year_later = [
         article(f"{a.id}-2025", a.source, a.published.replace("2024", "2025"), a.title, a.text) for a in CHILE
     ]
-    with StoryIndex.open(seed_index_copy) as index:
+    with StoryIndex.open(index_location) as index:
         index.add(CHILE)
         index.add(a_year_later)  # the same words, a year on: a new event
         assert index.story_of("chile-a") == index.story_of("chile-b")

@@ -18,6 +18,7 @@ from .errors import (
     InputError,
     ModelLoadError,
     ModelMismatchError,
+    StoreUnavailableError,
     StoryclusterError,
 )
 from .index import AddReport, StoryIndex
@@ -42,6 +43,7 @@ __all__ = [
     "ModelLoadError",
     "ModelMismatchError",
     "ReadProblem",
+    "StoreUnavailableError",
     "StoryIndex",
     "StoryclusterError",
     "parse_date",

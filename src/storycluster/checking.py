@@ -1,4 +1,4 @@
-"""``storycluster check``: verify that an index's manifest, files, FAISS sets and SQLite agree."""
+"""``storycluster check``: verify that an index's manifest, files, vector sets and rows agree."""
 
 from __future__ import annotations
 
@@ -7,19 +7,42 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StoryclusterError
-from .snapshot import PARTS, Snapshot
+from .errors import StoreUnavailableError, StoryclusterError
+from .snapshot import PARTS
 from .store import IndexDirectory, file_checksum
+from .stores import IndexSnapshot, open_store
 
 
 def check_index(path: str | Path) -> list[str]:
     """Every problem found in the index at ``path`` (an empty list when it is sound).
 
-    Checks that the manifest parses, names files that exist with the recorded sizes and SHA-256
-    checksums, that SQLite passes its integrity check, and that every vector set has exactly one vector
-    per row (articles, headlines, paragraphs), every story member exists and the term frequencies add up.
+    For a directory, checks that the manifest parses, names files that exist with the recorded sizes
+    and SHA-256 checksums, and that SQLite passes its integrity check. For both kinds of store, that
+    every vector set has exactly one vector per row (articles, headlines, paragraphs), every story
+    member exists and the term frequencies add up. An unreachable database raises
+    :class:`StoreUnavailableError` rather than counting as a problem of the index.
     """
-    directory = IndexDirectory(path)
+    store = open_store(path)
+    try:
+        problems = _file_problems(store) if isinstance(store, IndexDirectory) else []
+        if problems:
+            return problems
+        try:
+            snapshot = store.open_snapshot()
+        except StoreUnavailableError:
+            raise
+        except StoryclusterError as exc:
+            return [str(exc)]
+        try:
+            return _agreement(snapshot)
+        finally:
+            snapshot.close()
+    finally:
+        store.close()
+
+
+def _file_problems(directory: IndexDirectory) -> list[str]:
+    """What is wrong with a directory's manifest and files, before they are opened."""
     try:
         manifest = directory.read_manifest()
     except StoryclusterError as exc:
@@ -45,17 +68,10 @@ def check_index(path: str | Path) -> list[str]:
         return [f"{manifest.files['database']}: not a readable SQLite database ({exc})"]
     if verdict != "ok":
         return [f"{manifest.files['database']}: SQLite integrity check failed: {verdict}"]
-    try:
-        snapshot = Snapshot(directory, manifest)
-    except StoryclusterError as exc:
-        return [str(exc)]
-    try:
-        return _agreement(snapshot)
-    finally:
-        snapshot.close()
+    return []
 
 
-def _agreement(snapshot: Snapshot) -> list[str]:
+def _agreement(snapshot: IndexSnapshot) -> list[str]:
     db = snapshot.db.connection
     problems = []
     expected = {
@@ -66,7 +82,7 @@ def _agreement(snapshot: Snapshot) -> list[str]:
     for part, keys in expected.items():
         stored = snapshot.__getattribute__(part).keys()
         if len(stored) != len(set(stored.tolist())) or set(stored.tolist()) != keys:
-            problems.append(f"{part}: FAISS holds {len(stored)} vectors for {len(keys)} rows, or other keys")
+            problems.append(f"{part}: {len(stored)} vectors for {len(keys)} rows, or other keys")
     orphans = db.execute("SELECT COUNT(*) FROM story_members WHERE article NOT IN (SELECT key FROM articles)").fetchone()[0]
     if orphans:
         problems.append(f"stories: {orphans} members are not in the index")

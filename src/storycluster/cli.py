@@ -2,7 +2,10 @@
 
 Data goes to stdout (JSON lines, or a table with ``--format table``); progress and logs go to stderr.
 Exit codes: 0 success, 1 other user error, 2 bad usage, 3 unreadable input, 4 no index, 5 damaged
-index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load, 9 disk or I/O error.
+index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load, 9 disk or I/O error,
+10 index database unreachable.
+
+``--index`` takes a directory or a ``postgresql://user@host:port/db`` URL (the ``[postgres]`` extra).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class _Group(click.Group):
 def index_option(function: Callable) -> Callable:
     return click.option(
         "--index", "-i", "index_dir", envvar="STORYCLUSTER_INDEX", default=DEFAULT_INDEX, show_default=True,
-        type=click.Path(file_okay=False), help="Index directory (env STORYCLUSTER_INDEX).",
+        type=click.Path(file_okay=False),
+        help="Index directory or postgresql://user@host:port/db URL (env STORYCLUSTER_INDEX).",
     )(function)
 
 def model_option(function: Callable) -> Callable:
@@ -306,7 +310,7 @@ def _print_coverage(detail: StoryCoverage, output_format: str) -> None:
 
 @main.command(name="eval")
 @click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index instead of a temporary one.")
+@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index (directory or postgresql:// URL) instead of a temporary one.")
 @click.option("--label-field", default="story", show_default=True, help="Input field holding the true story label.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) -> None:

@@ -1,4 +1,8 @@
-"""SQLite storage of articles and paragraphs; row keys are the FAISS ids of their vectors."""
+"""SQL storage of articles and paragraphs; row keys are the keys of their vectors.
+
+The statements run on SQLite and, through ``postgres.py``'s connection adapter (which turns ``?`` into
+``%s``), on PostgreSQL: they keep to the SQL both understand (``RETURNING``, ``ON CONFLICT``, ``TRUE``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -54,6 +59,18 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+class Connection(Protocol):
+    """What :class:`Database` needs of a connection: ``sqlite3.Connection``, or ``postgres.py``'s adapter."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrictions on which articles a query may return."""
@@ -68,7 +85,7 @@ class Filters:
 
     def where(self) -> tuple[str, list[str]]:
         """An SQL condition on the ``articles`` table and its parameters."""
-        clauses, params = ["1"], []
+        clauses, params = ["TRUE"], []
         if self.sources:
             clauses.append(f"source IN ({', '.join('?' * len(self.sources))})")
             params.extend(self.sources)
@@ -95,9 +112,9 @@ class StoredParagraph:
 
 
 class Database:
-    """Typed queries over one generation's SQLite file."""
+    """Typed queries over one generation's tables (a SQLite file, or a PostgreSQL database)."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     def create_schema(self) -> None:
@@ -145,21 +162,22 @@ class Database:
 
     def insert_article(self, article: Article, paragraphs: Sequence[str], terms: bytes) -> tuple[int, list[int]]:
         """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys."""
-        cursor = self.connection.execute(
+        row = self.connection.execute(
             "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
             (
                 article.id, article.title, article.text, article.source, article.url, article.published,
                 json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(), terms,
             ),
-        )
-        article_key = int(cursor.lastrowid or 0)
+        ).fetchone()
+        article_key = int(row[0])
         paragraph_keys = []
         for position, text in enumerate(paragraphs):
-            cursor = self.connection.execute(
-                "INSERT INTO paragraphs (article, position, text) VALUES (?, ?, ?)", (article_key, position, text)
-            )
-            paragraph_keys.append(int(cursor.lastrowid or 0))
+            row = self.connection.execute(
+                "INSERT INTO paragraphs (article, position, text) VALUES (?, ?, ?) RETURNING key",
+                (article_key, position, text),
+            ).fetchone()
+            paragraph_keys.append(int(row[0]))
         return article_key, paragraph_keys
 
     # -- reading -----------------------------------------------------------------------------------
@@ -238,7 +256,8 @@ class Database:
         row = self.connection.execute("SELECT value FROM meta WHERE key = 'next_story'").fetchone()
         first = int(row[0]) if row else 1
         self.connection.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_story', ?)", (str(first + reserve),)
+            "INSERT INTO meta (key, value) VALUES ('next_story', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(first + reserve),),
         )
         return first
 
@@ -246,6 +265,10 @@ class Database:
         """How many stories there are and how many articles belong to one."""
         stories = self.connection.execute("SELECT COUNT(DISTINCT story), COUNT(*) FROM story_members").fetchone()
         return {"stories": int(stories[0]), "clustered": int(stories[1])}
+
+    def counts(self) -> dict[str, int]:
+        """The counts a manifest records: articles, paragraphs, stories and clustered articles."""
+        return {"articles": self.count("articles"), "paragraphs": self.count("paragraphs"), **self.story_counts()}
 
     def all_keys(self) -> list[int]:
         """Every article key, in key order."""

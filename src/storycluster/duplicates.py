@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .database import Database
-from .snapshot import Snapshot
+from .stores import IndexSnapshot
 
 MIN_COSINE = 0.9
 MIN_JACCARD = 0.5
@@ -37,7 +37,7 @@ def jaccard(a: set[int], b: set[int]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def mark_copies(snapshot: Snapshot, db: Database, new_keys: Sequence[int]) -> int:
+def mark_copies(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int]) -> int:
     """Record ``duplicate_of`` for each new article that copies an earlier one; returns how many did.
 
     The original is the earliest indexed article of a group of copies, so every copy points at the same

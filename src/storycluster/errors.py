@@ -43,3 +43,9 @@ class ModelLoadError(StoryclusterError):
     """The embedding model cannot be loaded (unknown name, no network for a hub model)."""
 
     exit_code = 8
+
+
+class StoreUnavailableError(StoryclusterError):
+    """The database server holding the index cannot be reached (down, wrong address, refused login)."""
+
+    exit_code = 10

@@ -1,4 +1,4 @@
-"""``StoryIndex``: the public API over one index directory (add articles, query related reporting, stories)."""
+"""``StoryIndex``: the public API over one index, a directory or a PostgreSQL database (add, query, stories)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from .lexical import count_terms, document_frequencies, lexical_text, pack, unpa
 from .paragraphs import split_paragraphs
 from .reading import parse_date
 from .records import Article, IndexInfo, Match, Story, StoryCoverage
-from .snapshot import Snapshot
-from .store import IndexDirectory
+from .stores import IndexSnapshot, IndexStore, open_store
 
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "headline+text"
@@ -58,7 +57,8 @@ class AddReport:
 
 
 class StoryIndex:
-    """An index of news articles and their paragraphs: vectors in FAISS, text and metadata in SQLite.
+    """An index of news articles and their paragraphs: vectors in FAISS, text and metadata in SQLite, or all
+    of it in PostgreSQL with pgvector (open a ``postgresql://`` URL).
 
     Example::
 
@@ -71,7 +71,7 @@ class StoryIndex:
     """
 
     def __init__(
-        self, directory: IndexDirectory, embedder: Embedder, snapshot: Snapshot, query_embedder: Embedder | None = None
+        self, directory: IndexStore, embedder: Embedder, snapshot: IndexSnapshot, query_embedder: Embedder | None = None
     ) -> None:
         self.directory = directory
         self.embedder = embedder
@@ -86,6 +86,9 @@ class StoryIndex:
     ) -> StoryIndex:
         """Open the index at ``path`` (creating an empty one when ``create`` and there is none).
 
+        ``path`` is a directory, or a ``postgresql://user@host:port/db`` URL of a database with pgvector
+        (needs the ``[postgres]`` extra); both behave the same.
+
         ``model`` defaults to the index's own model; naming a different one raises
         :class:`ModelMismatchError`. A new index uses ``model`` or the default model.
 
@@ -96,7 +99,15 @@ class StoryIndex:
         torch import, quick start). The two backends' vectors agree closely enough to mix (top-10
         neighbour overlap 0.92-0.99).
         """
-        directory = IndexDirectory(path)
+        directory = open_store(path)
+        try:
+            return cls._open(directory, model=model, backend=backend, create=create)
+        except BaseException:
+            directory.close()
+            raise
+
+    @classmethod
+    def _open(cls, directory: IndexStore, *, model: str | None, backend: str | None, create: bool) -> StoryIndex:
         if not directory.exists():
             if not create:
                 raise IndexNotFoundError(
@@ -105,9 +116,7 @@ class StoryIndex:
             embedder = Embedder(model, backend=backend)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
-                    Snapshot.create(
-                        directory, embedder.model_name, embedder.dimension, ARTICLE_VECTOR, embedder.backend
-                    )
+                    directory.create(embedder.model_name, embedder.dimension, ARTICLE_VECTOR, embedder.backend)
         manifest = directory.read_manifest()
         if model is not None and canonical_model_name(model) != manifest.model:
             raise ModelMismatchError(
@@ -117,11 +126,12 @@ class StoryIndex:
         chosen = backend or os.environ.get("STORYCLUSTER_BACKEND")
         writer = Embedder(manifest.model, backend=chosen or manifest.backend)
         reader = writer if chosen else Embedder(manifest.model)
-        return cls(directory, writer, Snapshot.open(directory), query_embedder=reader)
+        return cls(directory, writer, directory.open_snapshot(), query_embedder=reader)
 
     def close(self) -> None:
-        """Release the open files."""
+        """Release the open files (or database connections)."""
         self._snapshot.close()
+        self.directory.close()
 
     def __enter__(self) -> StoryIndex:
         return self
@@ -137,7 +147,7 @@ class StoryIndex:
         return True
 
     def _reopen(self, *, writable: bool = False) -> None:
-        old, self._snapshot = self._snapshot, Snapshot.open(self.directory, writable=writable)
+        old, self._snapshot = self._snapshot, self.directory.open_snapshot(writable=writable)
         old.close()
 
     # -- reading -------------------------------------------------------------------------------------
@@ -467,7 +477,7 @@ class StoryIndex:
         return self._snapshot.db.stories_of([key]).get(key)
 
 
-def _delete(snapshot: Snapshot, db, article_ids: list[str]) -> list[str]:
+def _delete(snapshot: IndexSnapshot, db, article_ids: list[str]) -> list[str]:
     """Delete articles inside a generation being written: rows, vectors and term frequencies."""
     present = [i for i in article_ids if db.article_key(i) is not None]
     article_keys, paragraph_keys, terms = db.delete_articles(present)

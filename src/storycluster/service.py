@@ -25,8 +25,9 @@ embeds; POSTs in one worker queue on a second lock, and a writer in another proc
 worker) makes a POST fail at once with 409.
 
 Freshness: every request first calls :meth:`StoryIndex.refresh`, which reads ``manifest.json`` (tens
-of microseconds) and switches to a newer generation when a writer published one, so a POST, the CLI or
-another worker's write is served by the next request without a restart.
+of microseconds; on a PostgreSQL store, one row of its ``meta`` table) and switches to a newer generation
+when a writer published one, so a POST, the CLI or another worker's write is served by the next request
+without a restart.
 """
 
 from __future__ import annotations
@@ -52,17 +53,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
-from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoryclusterError
+from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreUnavailableError, StoryclusterError
 from .index import AddReport, Level, StoryIndex
 from .reading import ArticleReader, parse_date
 from .records import Article, Match, Story, StoryCoverage
+from .stores import resolve_location
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_QUERY_CHARS = 20_000
 MAX_K = 100
 CONFIG_ENV = "STORYCLUSTER_SERVE_CONFIG"
 
-_STATUS = {IndexLockedError: 409, IndexNotFoundError: 503, IndexCorruptError: 503}  # other errors: 422
+_STATUS = {  # other errors: 422
+    IndexLockedError: 409, IndexNotFoundError: 503, IndexCorruptError: 503, StoreUnavailableError: 503,
+}
 
 
 # -- request and response models --------------------------------------------------------------------
@@ -156,7 +160,7 @@ class IndexService:
     """One worker's access to an index: serialised reads of a refreshed snapshot, queued writes."""
 
     def __init__(self, index_path: str | Path) -> None:
-        self.path = Path(index_path)
+        self.path = index_path  # a directory or a postgresql:// URL
         self.index = StoryIndex.open(self.path)
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -404,6 +408,6 @@ def serve(
         return
     StoryIndex.open(index_path).close()  # fail here, with one message, rather than in every worker
     os.environ[CONFIG_ENV] = json.dumps(
-        {"index_path": str(Path(index_path).resolve()), "token": token, "token_reads": token_reads}
+        {"index_path": resolve_location(index_path), "token": token, "token_reads": token_reads}
     )
     uvicorn.run(f"{__name__}:app_from_env", factory=True, host=host, port=port, workers=workers)

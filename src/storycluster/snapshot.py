@@ -9,7 +9,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import replace
 
 import numpy as np
@@ -26,7 +26,22 @@ _SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3 names them
 VERIFY_ON_OPEN_BYTES = 512 * 2**20  # checksums are verified on open up to this size; `storycluster check` always
 
 
-class Snapshot:
+class TermWeighted:
+    """TF-IDF weights of a snapshot's ``df`` and ``articles``, kept until ``df`` is replaced."""
+
+    df: np.ndarray
+    articles: Sized
+    _weights: tuple[np.ndarray, TermWeights] | None = None
+
+    @property
+    def term_weights(self) -> TermWeights:
+        """TF-IDF weighting against the articles of this generation (recomputed when ``df`` changes)."""
+        if self._weights is None or self._weights[0] is not self.df:
+            self._weights = (self.df, TermWeights(self.df, len(self.articles)))
+        return self._weights[1]
+
+
+class Snapshot(TermWeighted):
     """The database, vector sets and term frequencies of one generation, checked to agree."""
 
     def __init__(self, directory: IndexDirectory, manifest: Manifest, *, writable: bool = False) -> None:
@@ -57,7 +72,6 @@ class Snapshot:
         except sqlite3.OperationalError:
             _raise_if_removed(files)
             raise
-        self._weights: tuple[np.ndarray, TermWeights] | None = None
         try:
             counts = (self.db.count("paragraphs"), self.db.count("articles"))
         except sqlite3.DatabaseError as exc:
@@ -106,13 +120,6 @@ class Snapshot:
         """Release the database connection."""
         self.db.close()
 
-    @property
-    def term_weights(self) -> TermWeights:
-        """TF-IDF weighting against the articles of this generation (recomputed when ``df`` changes)."""
-        if self._weights is None or self._weights[0] is not self.df:
-            self._weights = (self.df, TermWeights(self.df, len(self.articles)))
-        return self._weights[1]
-
     @contextlib.contextmanager
     def next_generation(self, *, vectors_changed: bool) -> Iterator[Database]:
         """Build and publish the next generation from this one (the caller holds the writer lock).
@@ -133,7 +140,7 @@ class Snapshot:
             db = self.db = Database(connect(new["database"], readonly=False))
             yield db
             db.connection.commit()
-            counts = {"articles": db.count("articles"), "paragraphs": db.count("paragraphs"), **db.story_counts()}
+            counts = db.counts()
             db.close()
             db = None
             _fsync(new["database"])

@@ -28,8 +28,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+
+if TYPE_CHECKING:
+    from .snapshot import Snapshot
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -119,6 +123,21 @@ class IndexDirectory:
     def file(self, manifest: Manifest, part: str) -> Path:
         """Path of one part (``database``, ``articles``, ``paragraphs``) of the manifest's generation."""
         return self.path / manifest.files[part]
+
+    def create(self, model: str, dimension: int, article_vector: str, backend: str) -> None:
+        """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
+        from .snapshot import Snapshot  # snapshot.py builds on this module
+
+        Snapshot.create(self, model, dimension, article_vector, backend)
+
+    def open_snapshot(self, *, writable: bool = False) -> Snapshot:
+        """The current generation (see :meth:`Snapshot.open`)."""
+        from .snapshot import Snapshot
+
+        return Snapshot.open(self, writable=writable)
+
+    def close(self) -> None:
+        """Nothing to release: a directory holds no open handle between calls."""
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

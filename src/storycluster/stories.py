@@ -14,7 +14,7 @@ from .clustering import ArticleFeatures, StoryClusterer, describe_stories
 from .database import Database
 from .errors import StoryclusterError
 from .records import Article, Coverage, Distinct, Story, StoryCoverage
-from .snapshot import Snapshot
+from .stores import IndexSnapshot
 
 HEADLINE_WORDS = 20
 HEADLINE_MIN_WORDS = 6
@@ -34,7 +34,7 @@ NEIGHBOURS = 10
 FULL_RECLUSTER_SHARE = 0.5
 
 
-def cluster_snapshot(snapshot: Snapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
+def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
     """Cluster the articles with ``keys`` (every article when None) into stories."""
     if keys is None:
         keys = snapshot.articles.keys()
@@ -62,7 +62,7 @@ def cluster_snapshot(snapshot: Snapshot, keys: np.ndarray | None = None) -> list
     return groups
 
 
-def update_stories(snapshot: Snapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
+def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
     """Bring the stored stories up to date inside a generation being written.
 
     With ``new_keys`` (articles just added or changed), only their neighbourhood is re-clustered: the new
@@ -110,7 +110,7 @@ def assign_ids(
 
 
 def load_stories(
-    snapshot: Snapshot, *, min_size: int = 1, since: str | None = None, until: str | None = None
+    snapshot: IndexSnapshot, *, min_size: int = 1, since: str | None = None, until: str | None = None
 ) -> list[Story]:
     """The stored stories, largest first, with at least ``min_size`` articles and active in the window."""
     members: dict[str, list[Article]] = defaultdict(list)
@@ -131,7 +131,7 @@ def load_stories(
     return sorted(stories, key=lambda s: (-s.size, _story_number(s.story)))
 
 
-def story_coverage(snapshot: Snapshot, story_id: str) -> StoryCoverage:
+def story_coverage(snapshot: IndexSnapshot, story_id: str) -> StoryCoverage:
     """A story with, for each article, the paragraphs least matched by the other outlets' articles."""
     keys = [key for key, story in snapshot.db.memberships().items() if story == story_id]
     if not keys:
