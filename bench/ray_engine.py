@@ -61,10 +61,10 @@ def main() -> None:
     ray.init(num_cpus=max(args.workers), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     ray_start = time.perf_counter() - started
     for workers in args.workers:
-        with RayEngine(workers=workers) as engine:
-            with StoryIndex.open(temporary_index_dir(), create=True, backend=args.backend) as index:
-                reader = ArticleReader()
-                print(row("ray", workers, engine.add(index, engine.read([str(data)], reader))), flush=True)
+        with RayEngine(workers=workers) as engine, StoryIndex.open(
+            temporary_index_dir(), create=True, backend=args.backend
+        ) as index:
+            print(row("ray", workers, engine.add(index, engine.read([str(data)], ArticleReader()))), flush=True)
     ray.shutdown()
     print(f"(Ray start, not in the table: {ray_start:.1f} s)")
 

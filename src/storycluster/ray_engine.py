@@ -61,6 +61,7 @@ class RayEngine:
 
     A local Ray gets ``workers`` CPUs, no dashboard and no worker logs on the terminal; it is shut down on
     exit. Inside a Ray session that is already running (a notebook, a test) the engine uses it as it is.
+    Either way it turns off Ray Data's progress bars and keeps its row order (process-wide settings).
     ``workers`` is the number of embedding actors and of FAISS shards.
     """
 

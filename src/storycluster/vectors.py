@@ -4,7 +4,8 @@ Up to ``EXACT_UP_TO`` vectors a set is searched exactly (``IndexFlatIP`` in an `
 that size it becomes an inverted file (``IndexIVFFlat``, inner product, about ``4 * sqrt(n)`` lists):
 it keeps the full vectors, so scores stay exact cosines, and probing ``NPROBE`` lists holds recall@10
 against exact search at 0.98 or more (``bench/scale.py`` measures it). Both kinds support adding,
-removing and reconstructing by key, and filtered search inside FAISS.
+removing and reconstructing by key, and filtered search inside FAISS. Who adds the vectors to a new
+inverted file is a hook (:data:`Filler`): the Ray engine adds shards on its workers and merges them.
 """
 
 from __future__ import annotations
