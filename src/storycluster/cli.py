@@ -116,11 +116,15 @@ def main(verbose: int) -> None:
 @click.option("--url-field", default="url", show_default=True, help="Input field holding the URL.")
 @click.option("--published-field", default="published", show_default=True, help="Input field holding the date.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Embed in this process, or on a Ray cluster (needs the [ray] extra; JSON lines, CSV, Parquet).")
+@click.option("--address", help="With --engine ray: join the Ray cluster at this address (default: start a local Ray).")
+@click.option("--workers", type=click.IntRange(min=1), help="With --engine ray: embedding actors and FAISS shards (default: this machine's CPUs).")
 @format_option
 def index(
     paths: Sequence[str], index_dir: str, model: str | None, backend: str | None, strict: bool, input_format: str | None,
     encoding: str | None, max_chars: int, id_field: str, title_field: str, text_field: str, source_field: str,
-    url_field: str, published_field: str, quiet: bool, output_format: str,
+    url_field: str, published_field: str, quiet: bool, engine: str, address: str | None, workers: int | None,
+    output_format: str,
 ) -> None:
     """Add articles from files, directories or stdin ("-") to an index.
 
@@ -129,23 +133,43 @@ def index(
     embedded, so running the same command again adds nothing. Unreadable records are reported on stderr
     with their file and line and skipped (exit code 3), unless --strict stops at the first one.
 
+    --engine ray reads JSON lines, CSV and Parquet files as a Ray Dataset and embeds them on a pool of
+    --workers actors (each loads the model once); the index is the same as with the local engine.
+
     \b
     Examples:
       storycluster index seeds/
       storycluster index articles.jsonl --index indexes/news
       cat feed.jsonl | storycluster index - --text-field body --published-field date
+      storycluster index feeds/ --engine ray --workers 4
+      storycluster index s3://bucket/feeds/ --engine ray --address ray://head:10001 --workers 32
     """
     from tqdm import tqdm
 
     from .index import StoryIndex
 
+    if engine == "local" and (address or workers):
+        raise click.UsageError("--address and --workers go with --engine ray")
+    if engine == "ray" and (encoding or input_format):
+        raise click.UsageError("--engine ray reads UTF-8 files by suffix: drop --encoding and --input-format")
     reader = ArticleReader(
         FieldMap(id_field, title_field, text_field, source_field, url_field, published_field),
         strict=strict, encoding=encoding, input_format=input_format, max_chars=max_chars,
     )
+    if engine == "ray":  # before opening the index: a missing extra or input fails first
+        from .ray_engine import RayEngine, default_workers
+
+        ray_engine = RayEngine(workers=workers or default_workers(), address=address)
+        articles = _reported(ray_engine.read(paths, reader), reader)
+    else:
+        articles = _reported(reader.read(paths), reader)
     story_index = StoryIndex.open(index_dir, model=model, backend=backend, create=True)
     with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
-        report = story_index.add(_reported(reader.read(paths), reader), progress=bar.update)
+        if engine == "ray":
+            with ray_engine:
+                report = ray_engine.add(story_index, articles, progress=bar.update)
+        else:
+            report = story_index.add(articles, progress=bar.update)
     summary = {
         "index": index_dir, "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
         "skipped": reader.skipped, "paragraphs": report.paragraphs, "seconds": round(report.seconds, 2),

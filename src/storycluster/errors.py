@@ -9,6 +9,12 @@ class StoryclusterError(Exception):
     exit_code = 1
 
 
+class MissingExtraError(StoryclusterError):
+    """An option needs an optional dependency that is not installed; the message names the pip extra."""
+
+    exit_code = 2
+
+
 class InputError(StoryclusterError):
     """An input file or record cannot be read; the message names the file and line."""
 

@@ -21,6 +21,7 @@ from .paragraphs import split_paragraphs
 from .reading import parse_date
 from .records import Article, IndexInfo, Match, Story, StoryCoverage
 from .stores import IndexSnapshot, IndexStore, open_store
+from .vectors import Filler, fill_in_place
 
 Level = Literal["article", "paragraph"]
 ARTICLE_VECTOR = "headline+text"
@@ -28,6 +29,10 @@ COMMIT_EVERY = 1000
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
 RERANK_CANDIDATES = 100
+
+Encoder = Callable[[Sequence[str], Callable[[int], None] | None], np.ndarray]
+"""Embeds texts into unit float32 vectors, calling its second argument with counts of texts done
+(the signature of :meth:`Embedder.encode`)."""
 
 
 def article_text(title: str | None, text: str, max_words: int) -> str:
@@ -351,6 +356,8 @@ class StoryIndex:
         *,
         progress: Callable[[int], None] | None = None,
         commit_every: int = COMMIT_EVERY,
+        encode: Encoder | None = None,
+        fill: Filler = fill_in_place,
     ) -> AddReport:
         """Add new articles and replace changed ones (same id, new content); unchanged ones are skipped.
 
@@ -358,6 +365,10 @@ class StoryIndex:
         re-clustered), so the stored stories are current after every call. Work is committed every ``commit_every`` articles as a new generation, published atomically:
         an interrupted run keeps everything committed before it. ``progress`` is called with the number
         of paragraphs embedded after each batch.
+
+        ``encode`` replaces ``self.embedder.encode`` (it must give the same model's vectors, e.g. the same
+        :class:`Embedder` run elsewhere: :mod:`storycluster.ray_engine`); ``fill`` adds the vectors of a
+        set that grows past the exact threshold to its new inverted file (see :meth:`VectorSet.add`).
         """
         started = time.perf_counter()
         totals = np.zeros(4, dtype=np.int64)
@@ -365,12 +376,14 @@ class StoryIndex:
             self._reopen(writable=True)
             try:
                 for chunk in _batched(articles, commit_every):
-                    totals += self._add_chunk(chunk, progress)
+                    totals += self._add_chunk(chunk, progress, encode or self.embedder.encode, fill)
             finally:
                 self._reopen()
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
 
-    def _add_chunk(self, chunk: list[Article], progress: Callable[[int], None] | None) -> np.ndarray:
+    def _add_chunk(
+        self, chunk: list[Article], progress: Callable[[int], None] | None, encode: Encoder, fill: Filler
+    ) -> np.ndarray:
         from .stories import update_stories  # scikit-learn and the clustering load only for writers
 
         unique = {article.id: article for article in map(_normalised, chunk)}  # the last of duplicate ids wins
@@ -379,7 +392,7 @@ class StoryIndex:
         if not todo:
             return np.array([0, 0, len(unique), 0])
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
-        embedded = self._embed(todo, split, progress)
+        embedded = self._embed(todo, split, progress, encode)
         terms = count_terms([lexical_text(a.title, a.text) for a in todo])
         snapshot = self._snapshot
         try:
@@ -390,10 +403,10 @@ class StoryIndex:
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
                     article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
                     added.append(article_key)
-                    snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs)
-                    snapshot.articles.add(np.array([article_key]), vectors.article[None, :])
+                    snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs, fill=fill)
+                    snapshot.articles.add(np.array([article_key]), vectors.article[None, :], fill=fill)
                     if vectors.title is not None:
-                        snapshot.titles.add(np.array([article_key]), vectors.title[None, :])
+                        snapshot.titles.add(np.array([article_key]), vectors.title[None, :], fill=fill)
                 mark_copies(snapshot, db, added)
                 update_stories(snapshot, db, added)
         finally:
@@ -402,7 +415,7 @@ class StoryIndex:
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), sum(map(len, split))])
 
     def _embed(
-        self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None
+        self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None, encode: Encoder
     ) -> list[_Embedded]:
         """Embed every paragraph, headline and whole article of ``articles`` in one batched call."""
         texts: list[str] = []
@@ -414,7 +427,7 @@ class StoryIndex:
                 texts.append(article.title)
             texts.append(article_text(article.title, article.text, self.embedder.max_words))
             spans.append((start, len(paragraphs), article.title is not None))
-        vectors = self.embedder.encode(texts, progress=progress)
+        vectors = encode(texts, progress)
         return [
             _Embedded(vectors[start:start + n], vectors[start + n] if titled else None, vectors[start + n + titled])
             for start, n, titled in spans

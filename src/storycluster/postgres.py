@@ -33,6 +33,7 @@ from .errors import IndexLockedError, IndexNotFoundError, StoreUnavailableError,
 from .lexical import N_FEATURES
 from .snapshot import TermWeighted
 from .store import Manifest, utc_now
+from .vectors import Filler
 
 try:
     import psycopg
@@ -354,8 +355,8 @@ class PgVectorSet:
         """Length of the stored vectors."""
         return self._dimension
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` under ``keys`` (one key a row)."""
+    def add(self, keys: np.ndarray, vectors: np.ndarray, *, fill: Filler | None = None) -> None:
+        """Add ``vectors`` under ``keys`` (one key a row); ``fill`` is unused (PostgreSQL builds the HNSW)."""
         rows = [(int(key), np.asarray(vector, dtype=np.float32)) for key, vector in zip(keys, vectors)]
         if rows:
             self.connection.executemany(f"INSERT INTO {self.table} (key, embedding) VALUES (?, ?)", rows)

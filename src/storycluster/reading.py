@@ -130,6 +130,19 @@ class ArticleReader:
             else:
                 self._report(str(path), "no such file or directory")
 
+    def read_records(self, records: Iterable[tuple[str, dict[str, Any] | str]]) -> Iterator[Article]:
+        """Yield the articles of records that another reader has read (rows of a Ray Dataset, say).
+
+        Each record is a dict of fields, or a line of a JSON-lines file (a blank line is no record), given
+        with its location for problem reports (e.g. ``"feed.jsonl:12"``). It gets the checks of
+        :meth:`read`: broken JSON, field names and types, empty text, HTML, dates, length, duplicate ids.
+        """
+        for location, record in records:
+            if isinstance(record, str):
+                yield from self._guard(location, lambda: self._record_from_json_line(record, location))
+            else:
+                yield from self._guard(location, lambda: self._record(record, location))
+
     # -- files ---------------------------------------------------------------------------------------
 
     def _read_directory(self, root: Path) -> Iterator[Article]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .database import Database
     from .lexical import TermWeights
     from .store import Manifest
+    from .vectors import Filler
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -35,7 +36,7 @@ class Vectors(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None: ...
+    def add(self, keys: np.ndarray, vectors: np.ndarray, *, fill: Filler = ...) -> None: ...
 
     def remove(self, keys: Iterable[int]) -> None: ...
 

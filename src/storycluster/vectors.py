@@ -4,7 +4,8 @@ Up to ``EXACT_UP_TO`` vectors a set is searched exactly (``IndexFlatIP`` in an `
 that size it becomes an inverted file (``IndexIVFFlat``, inner product, about ``4 * sqrt(n)`` lists):
 it keeps the full vectors, so scores stay exact cosines, and probing ``NPROBE`` lists holds recall@10
 against exact search at 0.98 or more (``bench/scale.py`` measures it). Both kinds support adding,
-removing and reconstructing by key, and filtered search inside FAISS.
+removing and reconstructing by key, and filtered search inside FAISS. Who adds the vectors to a new
+inverted file is a hook (:data:`Filler`): the Ray engine adds shards on its workers and merges them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import faiss
@@ -22,6 +23,14 @@ EXACT_UP_TO = 50_000
 NPROBE = 48
 BATCH_QUERIES = 16  # fewer queries than this run on one thread
 _TRAIN_SAMPLE = 50_000
+
+Filler = Callable[[faiss.IndexIVFFlat, np.ndarray, np.ndarray], None]
+"""Adds ``(keys, vectors)`` to a trained, empty inverted file without a direct map (see :func:`fill_in_place`)."""
+
+
+def fill_in_place(index: faiss.IndexIVFFlat, keys: np.ndarray, vectors: np.ndarray) -> None:
+    """The default :data:`Filler`: add every vector in this process."""
+    index.add_with_ids(vectors, keys)
 
 
 class VectorSet:
@@ -66,12 +75,18 @@ class VectorSet:
         """Whether searches are exhaustive (else an inverted file probes ``NPROBE`` lists)."""
         return isinstance(self.index, faiss.IndexIDMap2)
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` under ``keys`` (one key a row); past ``EXACT_UP_TO`` the set turns approximate."""
+    def add(
+        self, keys: np.ndarray, vectors: np.ndarray, *, exact_up_to: int = EXACT_UP_TO, fill: Filler = fill_in_place
+    ) -> None:
+        """Add ``vectors`` under ``keys`` (one key a row); past ``exact_up_to`` the set turns approximate.
+
+        When it does, ``fill`` puts the set's vectors into the newly trained inverted file (the Ray engine
+        passes one that adds shards on its workers and merges them).
+        """
         if len(keys):
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
-        if self.exact and len(self) > EXACT_UP_TO:
-            self.index = _inverted_file(self.keys(), self.vectors())
+        if self.exact and len(self) > exact_up_to:
+            self.index = _inverted_file(self.keys(), self.vectors(), fill)
 
     def remove(self, keys: Iterable[int]) -> None:
         """Remove the vectors stored under ``keys``."""
@@ -163,13 +178,17 @@ def _exhaustive(queries: np.ndarray, keys: np.ndarray, vectors: np.ndarray, k: i
     return flat.search(queries, k)
 
 
-def _inverted_file(keys: np.ndarray, vectors: np.ndarray) -> faiss.IndexIVFFlat:
-    """An inverted file over ``vectors`` (trained on a sample of them), keyed like the exact set."""
+def _inverted_file(keys: np.ndarray, vectors: np.ndarray, fill: Filler) -> faiss.IndexIVFFlat:
+    """An inverted file over ``vectors`` (trained on a sample of them), keyed like the exact set.
+
+    ``fill`` adds the vectors to the trained, empty index; the hash-table direct map (which remove and
+    reconstruct by key need) is built afterwards, since FAISS merges shards only without one.
+    """
     dimension = vectors.shape[1]
     lists = int(4 * math.sqrt(len(vectors)))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
     sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), _TRAIN_SAMPLE), replace=False)
     index.train(vectors[sample])
+    fill(index, keys, vectors)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    index.add_with_ids(vectors, keys)
     return index
