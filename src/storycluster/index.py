@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from .database import Filters, StoredParagraph
+from .article_vectors import WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
 from .duplicates import mark_copies
 from .embedding import Embedder, canonical_model_name
 from .errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
@@ -24,7 +25,6 @@ from .stores import IndexSnapshot, IndexStore, open_store
 from .vectors import Filler, fill_in_place
 
 Level = Literal["article", "paragraph"]
-ARTICLE_VECTOR = "headline+text"
 COMMIT_EVERY = 1000
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
@@ -33,12 +33,6 @@ RERANK_CANDIDATES = 100
 Encoder = Callable[[Sequence[str], Callable[[int], None] | None], np.ndarray]
 """Embeds texts into unit float32 vectors, calling its second argument with counts of texts done
 (the signature of :meth:`Embedder.encode`)."""
-
-
-def article_text(title: str | None, text: str, max_words: int) -> str:
-    """What the article vector embeds: the headline and the start of the text (the model's window)."""
-    lead = " ".join(text.split()[: 2 * max_words])
-    return f"{title}\n{lead}" if title else lead
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class StoryIndex:
             embedder = Embedder(model, backend=backend)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
-                    directory.create(embedder.model_name, embedder.dimension, ARTICLE_VECTOR, embedder.backend)
+                    directory.create(embedder.model_name, embedder.dimension, WHOLE_OR_PARAGRAPHS, embedder.backend)
         manifest = directory.read_manifest()
         if model is not None and canonical_model_name(model) != manifest.model:
             raise ModelMismatchError(
@@ -226,7 +220,10 @@ class StoryIndex:
         text = _encodable(text)
         embedder = self.query_embedder
         paragraphs = split_paragraphs(text, max_words=embedder.max_words) or [text]
-        vectors = embedder.encode([*paragraphs, article_text(None, text, embedder.max_words)])
+        whole = embeds_whole(self._snapshot.manifest.article_vector, None, text, embedder.max_words)
+        vectors = embedder.encode([*paragraphs, *([article_text(None, text, embedder.max_words)] if whole else [])])
+        if not whole:
+            vectors = np.vstack([vectors, derived(vectors, None)])
         filters = _filters(sources, exclude_sources, since, until)
         terms = count_terms([lexical_text(None, text)])
         return self._search(
@@ -417,7 +414,8 @@ class StoryIndex:
     def _embed(
         self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None, encode: Encoder
     ) -> list[_Embedded]:
-        """Embed every paragraph, headline and whole article of ``articles`` in one batched call."""
+        """Embed every paragraph, headline and (where it fits the window) whole article in one batched call."""
+        method, max_words = self._snapshot.manifest.article_vector, self.embedder.max_words
         texts: list[str] = []
         spans = []
         for article, paragraphs in zip(articles, split):
@@ -425,13 +423,17 @@ class StoryIndex:
             texts.extend(paragraphs)
             if article.title:
                 texts.append(article.title)
-            texts.append(article_text(article.title, article.text, self.embedder.max_words))
-            spans.append((start, len(paragraphs), article.title is not None))
+            whole = embeds_whole(method, article.title, article.text, max_words)
+            if whole:
+                texts.append(article_text(article.title, article.text, max_words))
+            spans.append((start, len(paragraphs), article.title is not None, whole))
         vectors = encode(texts, progress)
-        return [
-            _Embedded(vectors[start:start + n], vectors[start + n] if titled else None, vectors[start + n + titled])
-            for start, n, titled in spans
-        ]
+        embedded = []
+        for start, n, titled, whole in spans:
+            paragraphs, title = vectors[start:start + n], vectors[start + n] if titled else None
+            article = vectors[start + n + titled] if whole else derived(paragraphs, title)
+            embedded.append(_Embedded(paragraphs, title, article))
+        return embedded
 
     def remove(self, article_ids: Sequence[str]) -> list[str]:
         """Delete articles with their vectors, paragraphs and story membership; returns the ids removed.
