@@ -1,4 +1,9 @@
-"""Embedding fast path: storycluster's onnx-int8 Embedder against sentence-transformers fp32, side by side.
+"""Fast path: storycluster's indexing and its onnx-int8 Embedder against sentence-transformers fp32, side by side.
+
+End to end first (issue 4's measure): all of ../shared/bench/ecbplus.jsonl is read, split, embedded and indexed
+(``StoryIndex.add`` with the defaults: stories and copies included) half the corpus at a time, taking turns with
+``SentenceTransformer.encode`` fp32 on the same articles' paragraphs; paragraphs/s of both and the ratio.
+Then the embedder alone:
 
 On paragraphs of ../shared/bench/ecbplus.jsonl (split with ``storycluster.split_paragraphs``), in one process:
 paragraphs/s of ``SentenceTransformer.encode`` (fp32, batch 32) and of ``Embedder(backend="onnx-int8")``.
@@ -7,7 +12,7 @@ medians and the ratio (target >= 2.0x). Then the quality of the int8 vectors: co
 the same paragraph, and top-10 neighbour overlap with torch (each paragraph's 10 nearest others in the
 sample), both for an all-int8 index and for a torch index queried with int8 vectors (the mixed case).
 
-    .venv/bin/python bench/fast_path.py                   # 1000 paragraphs, 3 passes
+    .venv/bin/python bench/fast_path.py                   # end to end, then 1000 paragraphs, 3 passes
     .venv/bin/python bench/fast_path.py --paragraphs 3000 --repeats 5
 
 The first run exports the int8 model into the cache (~20-30 s, printed as the start time).
@@ -20,10 +25,12 @@ import os
 import statistics
 
 import numpy as np
-from common import Timer, load_jsonl, require_data
+from common import Timer, load_jsonl, require_data, temporary_index_dir
 
-from storycluster import split_paragraphs
+from storycluster import ArticleReader, StoryIndex, split_paragraphs
 from storycluster.embedding import Embedder, load_model
+
+END_TO_END_CHUNK = 491  # articles per turn: two turns a side, in ABBA order
 
 
 def paragraphs(limit: int) -> list[str]:
@@ -46,6 +53,36 @@ def overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b)]))
 
 
+def end_to_end(baseline) -> None:
+    """Index ecbplus with the defaults, alternating with fp32 encoding of the same paragraphs."""
+    path = require_data("ecbplus.jsonl")
+    with Timer() as reading:
+        articles = list(ArticleReader().read([path]))
+    spent = {"storycluster index (read, split, embed, index)": reading.seconds, "sentence-transformers fp32": 0.0}
+    paragraphs = 0
+    with StoryIndex.open(temporary_index_dir(), create=True) as index:
+        max_words = index.embedder.max_words
+        index.embedder.encode(["warm up"])
+        for number, start in enumerate(range(0, len(articles), END_TO_END_CHUNK)):
+            chunk = articles[start:start + END_TO_END_CHUNK]
+            texts = [p for a in chunk for p in split_paragraphs(a.text, max_words=max_words) or [a.text]]
+            turns = [("storycluster index (read, split, embed, index)", lambda: index.add(chunk)),
+                     ("sentence-transformers fp32", lambda: baseline.encode(texts, batch_size=32))]
+            for name, work in turns if number % 2 == 0 else turns[::-1]:
+                with Timer() as timer:
+                    work()
+                spent[name] += timer.seconds
+            paragraphs += len(texts)
+        backend = index.info().backend
+    rates = {name: paragraphs / seconds for name, seconds in spent.items()}
+    print(f"end to end, ecbplus: {len(articles)} articles, {paragraphs} paragraphs, backend {backend}")
+    for name, rate in rates.items():
+        print(f"  {name}: {spent[name]:.1f} s, {rate:.1f} paragraphs/s")
+    ours, theirs = rates.values()
+    print(f"ratio end to end / fp32 encode: {ours / theirs:.2f}x (target >= 2.0x); load average now "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paragraphs", type=int, default=1000, help="paragraphs in the sample")
@@ -58,6 +95,9 @@ def main() -> None:
           f"{np.mean([len(t.split()) for t in texts]):.0f} words on average, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     baseline = load_model(Embedder().model_name)
+    baseline.encode(texts[:32], batch_size=32)
+    end_to_end(baseline)
+    print()
     with Timer() as start:
         fast = Embedder(backend="onnx-int8")
         fast.encode(["warm up"])
