@@ -203,3 +203,14 @@ def test_exported_model_is_int8_except_the_kept_layers(cache_env):
         "/transformer/encoder/layer.0/output/dense/MatMul", "/transformer/encoder/layer.5/output/dense/MatMul"
     ]
     assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node) >= 16
+
+
+def test_onnx_session_takes_its_thread_count_from_omp_num_threads(cache_env, monkeypatch):
+    manifest = json.loads((cache_env / "manifest.json").read_text())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what Ray sets for an actor with one CPU
+    single = onnx_backend.OnnxEncoder(cache_env, manifest)
+    assert single._session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    default = onnx_backend.OnnxEncoder(cache_env, manifest)
+    assert default._session.get_session_options().intra_op_num_threads == 0  # onnxruntime's own choice
+    assert np.allclose(single.encode(TEXTS), default.encode(TEXTS), atol=1e-5)

@@ -118,6 +118,9 @@ class OnnxEncoder:
         self._tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit() and int(threads) > 0:  # e.g. a Ray actor's CPU share (torch honours it too)
+            options.intra_op_num_threads = int(threads)
         self._session = onnxruntime.InferenceSession(
             str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
