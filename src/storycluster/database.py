@@ -270,14 +270,6 @@ class Database:
         """The counts a manifest records: articles, paragraphs, stories and clustered articles."""
         return {"articles": self.count("articles"), "paragraphs": self.count("paragraphs"), **self.story_counts()}
 
-    def all_keys(self) -> list[int]:
-        """Every article key, in key order."""
-        return [int(r[0]) for r in self.connection.execute("SELECT key FROM articles ORDER BY key")]
-
-    def paragraph_owners(self) -> dict[int, int]:
-        """The article key of every paragraph key."""
-        return {int(p): int(a) for p, a in self.connection.execute("SELECT key, article FROM paragraphs")}
-
     def count(self, table: str) -> int:
         """Number of rows in ``table`` (``articles`` or ``paragraphs``)."""
         if table not in ("articles", "paragraphs"):
