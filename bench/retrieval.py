@@ -87,7 +87,7 @@ def run(name: str, limit: int | None) -> None:
         "TF-IDF cosine baseline": neighbours(
             normalise(TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(texts).toarray()), 5
         ),
-        "dense only: headline + text vector (stored)": neighbours(index.article_vectors()[1][order], 5),
+        "dense only: stored article vector (whole if it fits, else derived)": neighbours(index.article_vectors()[1][order], 5),
         "dense only: mean of paragraph vectors": neighbours(normalise(np.stack([p.mean(0) for p in paragraph_sets])), 5),
         "dense only: lead-weighted mean (1/sqrt(pos+1))": neighbours(
             normalise(np.stack([(p / np.sqrt(np.arange(1, len(p) + 1))[:, None]).sum(0) for p in paragraph_sets])), 5
