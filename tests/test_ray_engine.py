@@ -85,6 +85,20 @@ def test_inverted_file_shards_merged_on_ray_search_like_exact(ray_session):
     assert sharded.search(vectors[:1], 1)[1][0, 0] == keys[0]
 
 
+def test_a_ray_commit_gives_every_worker_a_share_of_work(ray_session, bench_subset, embedder, tmp_path):
+    from storycluster.ray_engine import ARTICLES_PER_WORKER, MAX_COMMIT, RayEngine
+
+    assert ray_session.commit_every == 2 * ARTICLES_PER_WORKER
+    assert RayEngine(workers=400).commit_every == MAX_COMMIT
+    articles = list(islice(ArticleReader().read([bench_subset]), 6))
+    with StoryIndex.open(tmp_path / "index", create=True) as index:
+        start = index.info().generation
+        ray_session.add(index, articles[:3])  # the engine's commit size: one generation
+        assert index.info().generation == start + 1
+        ray_session.add(index, articles[3:], commit_every=1)  # given explicitly: one per article
+        assert index.info().generation == start + 4 and len(index) == 6
+
+
 def test_cli_indexes_on_ray_then_answers_similar(ray_session, bench_subset, embedder, tmp_path):
     source = tmp_path / "feed.jsonl"
     lines = bench_subset.read_text(encoding="utf-8").splitlines()[:6]
