@@ -93,7 +93,7 @@ class StoryIndex:
 
         ``backend`` (``"torch"`` or ``"onnx-int8"``, else ``STORYCLUSTER_BACKEND``) embeds both queries and
         new articles. Without one, articles are embedded with the index's own backend (for a new index the
-        fastest available: ``onnx-int8``, 2.5-3.5x torch's speed with the story grouping within 0.002 of it,
+        fastest available: ``onnx-int8``, indexing at 2.1x torch fp32 with the same story grouping quality,
         see ``bench/fast_path.py`` and ``bench/stories.py``), and queries with the fastest available (no
         torch import, quick start). The two backends' vectors agree closely enough to mix (top-10
         neighbour overlap 0.92-0.99).
