@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from .database import Filters, StoredParagraph
 from .article_vectors import WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
+from .database import Filters, StoredParagraph
 from .duplicates import mark_copies
 from .embedding import Embedder, canonical_model_name
 from .errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
@@ -220,14 +220,14 @@ class StoryIndex:
         text = _encodable(text)
         embedder = self.query_embedder
         paragraphs = split_paragraphs(text, max_words=embedder.max_words) or [text]
-        whole = embeds_whole(self._snapshot.manifest.article_vector, None, text, embedder.max_words)
-        vectors = embedder.encode([*paragraphs, *([article_text(None, text, embedder.max_words)] if whole else [])])
-        if not whole:
-            vectors = np.vstack([vectors, derived(vectors, None)])
+        (query,) = self._embed(
+            [Article(id="query", text=text)], [paragraphs], None, embedder.encode, embedder.max_words
+        )
         filters = _filters(sources, exclude_sources, since, until)
         terms = count_terms([lexical_text(None, text)])
         return self._search(
-            vectors[:-1], vectors[-1], terms, k=k, level=level, filters=filters, exclude=None, all_copies=all_copies
+            query.paragraphs, query.article, terms, k=k, level=level, filters=filters, exclude=None,
+            all_copies=all_copies,
         )
 
     def similar_to(
@@ -389,7 +389,7 @@ class StoryIndex:
         if not todo:
             return np.array([0, 0, len(unique), 0])
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
-        embedded = self._embed(todo, split, progress, encode)
+        embedded = self._embed(todo, split, progress, encode, self.embedder.max_words)
         terms = count_terms([lexical_text(a.title, a.text) for a in todo])
         snapshot = self._snapshot
         try:
@@ -412,10 +412,15 @@ class StoryIndex:
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), sum(map(len, split))])
 
     def _embed(
-        self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None, encode: Encoder
+        self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None,
+        encode: Encoder, max_words: int,
     ) -> list[_Embedded]:
-        """Embed every paragraph, headline and (where it fits the window) whole article in one batched call."""
-        method, max_words = self._snapshot.manifest.article_vector, self.embedder.max_words
+        """Embed every paragraph, headline and (where it fits the window) whole article in one batched call.
+
+        Articles being added and query texts (an ``Article`` without a headline) go the same way, so a
+        query's article vector is made like the stored ones.
+        """
+        method = self._snapshot.manifest.article_vector
         texts: list[str] = []
         spans = []
         for article, paragraphs in zip(articles, split):
