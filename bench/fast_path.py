@@ -66,8 +66,8 @@ def end_to_end(baseline) -> None:
         for number, start in enumerate(range(0, len(articles), END_TO_END_CHUNK)):
             chunk = articles[start:start + END_TO_END_CHUNK]
             texts = [p for a in chunk for p in split_paragraphs(a.text, max_words=max_words) or [a.text]]
-            turns = [("storycluster index (read, split, embed, index)", lambda: index.add(chunk)),
-                     ("sentence-transformers fp32", lambda: baseline.encode(texts, batch_size=32))]
+            turns = [("storycluster index (read, split, embed, index)", lambda chunk=chunk: index.add(chunk)),
+                     ("sentence-transformers fp32", lambda texts=texts: baseline.encode(texts, batch_size=32))]
             for name, work in turns if number % 2 == 0 else turns[::-1]:
                 with Timer() as timer:
                     work()

@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Sequence
 from importlib import resources
+from itertools import pairwise
 
 import mmh3
 import numpy as np
@@ -33,7 +34,7 @@ def terms(text: str) -> list[str]:
     """The lower-cased words of ``text`` without stop words, then each pair of neighbouring words."""
     skip = stop_words()
     words = [word for word in _TOKEN.findall(text.lower()) if word not in skip]
-    return words + [f"{first} {second}" for first, second in zip(words, words[1:])]
+    return words + [f"{first} {second}" for first, second in pairwise(words)]
 
 
 def lexical_text(title: str | None, text: str) -> str:
