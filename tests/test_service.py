@@ -175,7 +175,6 @@ def test_every_read_endpoint_answers_with_the_python_api_records(start):
     assert client.get("/openapi.json").json()["info"]["title"] == "storycluster"
 
 
-
 def test_docs_load_with_their_assets_from_the_server_itself(start):
     """/docs works offline: every script, style and icon it names is served by the same server."""
     client = start()
@@ -315,7 +314,6 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error(inde
 def test_the_serve_command_runs_a_real_server(index_location):
     """`storycluster serve` as a user runs it: a subprocess on a free port, answering until terminated."""
     import os
-import re
     import subprocess
     import sys
 
