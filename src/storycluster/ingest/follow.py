@@ -8,8 +8,8 @@ generation). So a crash at any moment leaves either the poll's articles and the 
 announced them, or neither; a restart polls again from the last committed state, and ids and URLs
 already in the index are not added twice.
 
-A feed whose entries could not all be read this time (a page fetch failed, the run was stopped) keeps its
-old validators, so the next poll sees those entries again.
+A feed whose entries could not all be read this time (a page fetch failed for now, the run was stopped)
+keeps its old validators, so the next poll sees those entries again.
 """
 
 from __future__ import annotations
@@ -225,7 +225,9 @@ class Follower:
         return articles, complete
 
     def _page_record(self, entry: Entry, location: str, report: PollReport) -> dict[str, Any] | None:
-        """The record of an entry whose page was fetched (None: the fetch failed; retried next poll)."""
+        """The record of an entry with its page's text; None when the fetch failed for now (a 5xx, a
+        timeout: retried next poll). A page that is refused for good (robots.txt, 4xx, too large, not
+        HTML, no article in it) leaves the entry with the feed's own text."""
         if entry.url is None:
             return entry.record()
         try:
@@ -233,10 +235,10 @@ class Follower:
         except FetchError as exc:
             report.failures += 1
             report.problems.append(f"{location}: {exc}")
-            return None
+            return None if exc.transient else entry.record()
         report.fetched += 1
         page = read_page(response.body, url=entry.url) if "html" in response.content_type.lower() else None
-        if page is None:  # not a page with an article: the feed's own text stands
+        if page is None:
             report.problems.append(f"{location}: warning: no article found at {entry.url}; the feed's text is used")
             return entry.record()
         record = page.record(entry.id or entry.url)

@@ -33,14 +33,14 @@ class ArchivedPage:
 
 
 def looks_like_warc(head: bytes) -> bool:
-    """Whether the first bytes of a file are those of a WARC archive (compressed or not)."""
+    """Whether the first bytes of a file (a few kB: a compressed block needs them) are a WARC archive's."""
     if head.startswith(b"WARC/"):
         return True
     if head.startswith(b"\x1f\x8b"):
         import zlib
 
         try:
-            return zlib.decompressobj(wbits=31).decompress(head, 16).startswith(b"WARC/")
+            return zlib.decompressobj(wbits=31).decompress(head[:8192]).startswith(b"WARC/")
         except zlib.error:
             return False
     return False

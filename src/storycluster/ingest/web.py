@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .fetch import normalize_url
+
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 _BLOCKS = frozenset({"p", "head", "item", "quote", "code", "row", "td", "cell", "list", "table", "div", "span"})
 
@@ -65,7 +67,7 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
         title=_clean(document.title),
         published=document.date or None,
         source=_clean(document.sitename) or _clean(document.hostname) or (urlsplit(url).hostname if url else None),
-        url=document.url or url,
+        url=normalize_url(document.url or url) if document.url or url else None,
         language=detect_language(text),
     )
 
