@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine with only python3:
 #   make demo   install, index seeds/ into indexes/default, query it
-#   make test   install with test dependencies, run the whole test suite
+#   make test   install with test dependencies, check the import layering, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,6 +14,7 @@ demo: $(VENV)/.installed
 	$(BIN)/storycluster similar "$(QUERY)" --index indexes/default --level paragraph -k 3 --format table
 
 test: $(VENV)/.installed-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

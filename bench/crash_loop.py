@@ -55,10 +55,10 @@ import json, os, shutil, signal, sys, traceback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storycluster import Embedder
-from storycluster.cli import main
-import storycluster.snapshot as snapshot
-import storycluster.store as store
-import storycluster.vectors as vectors
+from storycluster.cli.main import main
+import storycluster.store.snapshot as snapshot
+import storycluster.store.directory as store
+import storycluster.store.vectors as vectors
 
 Embedder().encode(["warm up"])  # load the model once; every forked process shares it
 
@@ -263,8 +263,8 @@ class Ledger:
 
     def check(self, index_dir: Path, tally: Tally, when: str) -> None:
         from storycluster import StoryIndex
-        from storycluster.checking import check_index
-        from storycluster.store import MANIFEST
+        from storycluster.store.check import check_index
+        from storycluster.store.directory import MANIFEST
 
         if not (index_dir / MANIFEST).exists():
             if self.acked:

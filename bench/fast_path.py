@@ -28,7 +28,7 @@ import numpy as np
 from common import Timer, load_jsonl, require_data, temporary_index_dir
 
 from storycluster import ArticleReader, StoryIndex, split_paragraphs
-from storycluster.embedding import Embedder, load_model
+from storycluster.embed.embedder import Embedder, load_model
 
 END_TO_END_CHUNK = 491  # articles per turn: two turns a side, in ABBA order
 

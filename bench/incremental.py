@@ -15,7 +15,7 @@ import random
 from common import Timer, load_jsonl, require_data, temporary_index_dir
 
 from storycluster import Article, StoryIndex
-from storycluster.evaluation import bcubed
+from storycluster.stories.evaluation import bcubed
 
 
 def articles_of(rows: list[dict]) -> list[Article]:

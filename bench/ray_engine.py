@@ -23,8 +23,8 @@ from pathlib import Path
 from common import require_data, temporary_index_dir
 
 from storycluster import ArticleReader, StoryIndex
-from storycluster.index import AddReport
-from storycluster.ray_engine import RayEngine
+from storycluster.engines.ray import RayEngine
+from storycluster.index.story_index import AddReport
 
 
 def subset(articles: int) -> Path:

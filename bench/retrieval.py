@@ -20,7 +20,7 @@ from common import Timer, load_jsonl, peak_rss_mb, percentile, require_data, tem
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from storycluster import Article, StoryIndex
-from storycluster.evaluation import precision_at_k, recall_at_k
+from storycluster.stories.evaluation import precision_at_k, recall_at_k
 
 
 def neighbours(vectors: np.ndarray, k: int) -> np.ndarray:

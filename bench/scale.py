@@ -2,7 +2,7 @@
 
 Volume comes from real embeddings of ``neus_val`` (921 articles) repeated with noise (each copy keeps a
 cosine of about 0.7 to its original), so the data has the clustered shape of news vectors. Above
-``storycluster.vectors.EXACT_UP_TO`` vectors the set is an inverted file; recall@10 is measured against
+``storycluster.store.vectors.EXACT_UP_TO`` vectors the set is an inverted file; recall@10 is measured against
 exact search over the same vectors.
 
     .venv/bin/python bench/scale.py [--sizes 1000 10000 100000] [--queries 200]
@@ -19,7 +19,7 @@ import numpy as np
 from common import load_jsonl, percentile, require_data
 
 from storycluster import Embedder
-from storycluster.vectors import EXACT_UP_TO, NPROBE, VectorSet
+from storycluster.store.vectors import EXACT_UP_TO, NPROBE, VectorSet
 
 NOISE = 0.05  # per dimension: |noise| ~ 0.98, cosine to the original ~ 0.7
 

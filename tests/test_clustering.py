@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from storycluster.clustering import (
+from storycluster.stories.clustering import (
     ArticleFeatures,
     StoryClusterer,
     StoryConfig,
@@ -16,7 +16,7 @@ from storycluster.clustering import (
     best_paragraph_similarity,
     describe_stories,
 )
-from storycluster.evaluation import bcubed
+from storycluster.stories.evaluation import bcubed
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from storycluster import Article, IndexLockedError, StoryIndex
-from storycluster.checking import check_index
-from storycluster.cli import main
+from storycluster.cli.main import main
+from storycluster.store.check import check_index
 
 TESTS = Path(__file__).resolve().parent
 
@@ -164,7 +164,7 @@ def test_readers_always_see_one_complete_snapshot(small_index, tmp_path, capsys)
 
 
 def test_a_reader_retries_when_a_writer_removes_the_generation_it_was_opening(small_index, monkeypatch):
-    import storycluster.snapshot as snapshot_module
+    import storycluster.store.snapshot as snapshot_module
 
     writer = StoryIndex.open(small_index)
     real_load = snapshot_module.VectorSet.load

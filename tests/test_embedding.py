@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storycluster import onnx_backend
-from storycluster.embedding import Embedder, model_folder
+from storycluster.embed import onnx as onnx_backend
+from storycluster.embed.embedder import Embedder, model_folder
 from storycluster.errors import ModelLoadError, StoryclusterError
 
 pytest.importorskip("onnxruntime")
@@ -171,7 +171,7 @@ def test_text_query_imports_neither_torch_nor_sklearn(cache_env, seed_index_dir)
     """A text query from the command line runs on onnxruntime and our own term hashing: a quick start."""
     code = (
         "import sys\n"
-        "from storycluster.cli import main\n"
+        "from storycluster.cli.main import main\n"
         f"main(['similar', 'Wagner air defence for Hezbollah', '--index', {str(seed_index_dir)!r}, '-k', '1'],"
         " standalone_mode=False)\n"
         "heavy = ('torch', 'sentence_transformers', 'transformers', 'sklearn')\n"

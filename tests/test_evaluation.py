@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storycluster.evaluation import (
+from storycluster.stories.evaluation import (
     bcubed,
     clustering_report,
     pairwise_f1,

@@ -26,8 +26,8 @@ import pytest
 from click.testing import CliRunner
 
 from storycluster import Article, StoryIndex
-from storycluster.checking import check_index
-from storycluster.cli import main
+from storycluster.cli.main import main
+from storycluster.store.check import check_index
 
 QUERY = "Flooding closes the port after days of heavy rain"
 PLACES = ["Valparaiso", "Rotterdam", "Mombasa", "Chittagong", "Genoa", "Durban", "Karachi", "Santos"]
@@ -135,9 +135,9 @@ class Faults:
             raise OSError(self.code, os.strerror(self.code), str(name))
 
     def install(self, monkeypatch) -> Faults:
-        import storycluster.snapshot as snapshot_module
-        import storycluster.store as store_module
-        import storycluster.vectors as vectors_module
+        import storycluster.store.directory as store_module
+        import storycluster.store.snapshot as snapshot_module
+        import storycluster.store.vectors as vectors_module
 
         real_open, real_fsync, real_replace = open, os.fsync, os.replace
         real_copyfile, real_link = shutil.copyfile, os.link
@@ -290,7 +290,7 @@ WORKER = textwrap.dedent(
     import json, resource, signal, sys
     import numpy as np
     from storycluster import Article, StoryIndex
-    from storycluster.vectors import VectorSet
+    from storycluster.store.vectors import VectorSet
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)

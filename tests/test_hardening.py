@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from storycluster import IndexCorruptError, StoryIndex
-from storycluster.checking import check_index
-from storycluster.cli import main
+from storycluster.cli.main import main
+from storycluster.store.check import check_index
 
 
 def current_file(index_dir, part: str):

@@ -22,8 +22,7 @@ from storycluster import (
     StoryclusterError,
     StoryIndex,
 )
-from storycluster.store import IndexDirectory
-from storycluster.stores import open_store
+from storycluster.store.base import open_store
 
 QUAKE = Article(
     id="quake-1", title="Earthquake strikes Chile", source="wire-a", published="2024-03-01T08:00:00+00:00",
@@ -125,7 +124,7 @@ def test_vectors_and_rows_out_of_step_are_refused(seed_index_copy):
     with pytest.raises(IndexCorruptError, match="damaged since written"):
         StoryIndex.open(seed_index_copy)
     # Even with the manifest rewritten to match the swapped file, vectors and rows disagree.
-    from storycluster.store import IndexDirectory, Manifest
+    from storycluster.store.directory import IndexDirectory, Manifest
 
     directory = IndexDirectory(seed_index_copy)
     directory.publish(Manifest(**{**manifest, "sizes": {}, "checksums": {}}))
@@ -147,7 +146,7 @@ def test_a_failed_write_leaves_the_previous_state(index_location, monkeypatch):
     def failing(*args):
         raise RuntimeError("injected failure after the rows and vectors were written")
 
-    monkeypatch.setattr("storycluster.index.mark_copies", failing)
+    monkeypatch.setattr("storycluster.index.story_index.mark_copies", failing)
     with StoryIndex.open(index_location) as index:
         generation = index.info().generation
         with pytest.raises(RuntimeError, match="injected"):
@@ -169,7 +168,7 @@ def test_readers_keep_their_generation_until_refresh(index_location):
 
 
 def test_a_failed_append_leaves_the_previous_index_intact(seed_index_copy, monkeypatch):
-    from storycluster.vectors import VectorSet
+    from storycluster.store.vectors import VectorSet
 
     before = sorted(os.listdir(seed_index_copy))
     original = VectorSet.save
@@ -196,8 +195,8 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from storycluster import Article, StoryIndex
-    import storycluster.store as store
-    import storycluster.vectors as vectors
+    import storycluster.store.directory as store
+    import storycluster.store.vectors as vectors
 
     point = sys.argv[2]
     def die():

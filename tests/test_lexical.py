@@ -9,7 +9,7 @@ import pytest
 from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from storycluster.lexical import N_FEATURES, TOKEN_PATTERN, count_terms, pack, stop_words, terms, unpack
+from storycluster.text.lexical import N_FEATURES, TOKEN_PATTERN, count_terms, pack, stop_words, terms, unpack
 
 EDGE_CASES = [
     "",

@@ -36,10 +36,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-import storycluster.index as index_module
+import storycluster.index.story_index as index_module
 from storycluster import Article, ArticleReader, Embedder, StoryclusterError, StoryIndex
-from storycluster.checking import check_index
-from storycluster.paragraphs import split_paragraphs
+from storycluster.store.check import check_index
+from storycluster.text.paragraphs import split_paragraphs
 
 DIMENSION = 32
 WORDS = [
@@ -78,11 +78,11 @@ articles = st.builds(Article, id=ids, text=texts, title=titles, source=st.sample
                      published=st.sampled_from([None, "2024-05-01", "2024-05-20T10:00:00Z"]))
 
 CRASH_POINTS = [
-    ("shutil.copyfile", "before"), ("storycluster.snapshot._fsync", "before"),
-    ("storycluster.vectors.VectorSet.save", "before"), ("storycluster.vectors.VectorSet.save", "after"),
-    ("storycluster.snapshot._save_array", "before"), ("storycluster.snapshot._save_array", "after"),
-    ("storycluster.store.IndexDirectory.publish", "before"), ("storycluster.store._fsync_directory", "before"),
-    ("storycluster.stories.update_stories", "after"), ("storycluster.duplicates.mark_copies", "before"),
+    ("shutil.copyfile", "before"), ("storycluster.store.snapshot._fsync", "before"),
+    ("storycluster.store.vectors.VectorSet.save", "before"), ("storycluster.store.vectors.VectorSet.save", "after"),
+    ("storycluster.store.snapshot._save_array", "before"), ("storycluster.store.snapshot._save_array", "after"),
+    ("storycluster.store.directory.IndexDirectory.publish", "before"), ("storycluster.store.directory._fsync_directory", "before"),
+    ("storycluster.stories.stored.update_stories", "after"), ("storycluster.stories.copies.mark_copies", "before"),
 ]
 
 

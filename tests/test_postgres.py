@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import SEED_ID, SEEDS
 
 from storycluster import Article, StoryIndex
-from storycluster.cli import main
+from storycluster.cli.main import main
 
 ARTICLES = 2000
 RARE_EVERY = 200  # 10 articles of the source "rare"
@@ -26,7 +26,7 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 @pytest.fixture(scope="module")
 def synthetic(pg_databases) -> tuple[str, np.ndarray]:
     """A store of random unit vectors (no model needed), large enough for the planner to use HNSW."""
-    from storycluster.postgres import PostgresStore
+    from storycluster.store.postgres import PostgresStore
 
     url = pg_databases.create()
     vectors = np.random.default_rng(0).normal(size=(ARTICLES, 384)).astype(np.float32)
@@ -74,7 +74,7 @@ def test_hnsw_alone_would_cut_a_filtered_result_short_and_the_store_does_not(syn
     import psycopg
     from pgvector.psycopg import register_vector
 
-    import storycluster.postgres as postgres
+    import storycluster.store.postgres as postgres
 
     url, vectors = synthetic
     rare_ids = [f"a{i}" for i in range(0, ARTICLES, RARE_EVERY)]
@@ -160,9 +160,9 @@ def test_a_directory_index_never_imports_psycopg(seed_index_dir):
 
 KILLER = (
     "import os, signal, sys\n"
-    "import storycluster.index\n"
+    "import storycluster.index.story_index\n"
     "from storycluster import Article, StoryIndex\n"
-    "storycluster.index.mark_copies = lambda *args: os.kill(os.getpid(), signal.SIGKILL)\n"
+    "storycluster.index.story_index.mark_copies = lambda *args: os.kill(os.getpid(), signal.SIGKILL)\n"
     "StoryIndex.open(sys.argv[1]).add([Article(id='killed', text='An append killed inside its transaction.')])\n"
 )
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from storycluster import ArticleReader, StoryIndex
-from storycluster.cli import main
-from storycluster.vectors import VectorSet
+from storycluster.cli.main import main
+from storycluster.store.vectors import VectorSet
 
 ARTICLES = 40
 
@@ -25,7 +25,7 @@ ARTICLES = 40
 def ray_session():
     """A local Ray with 2 CPUs for this module, shut down after it."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'storycluster[ray]')")
-    from storycluster.ray_engine import RayEngine
+    from storycluster.engines.ray import RayEngine
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     with RayEngine(workers=2) as engine:  # joins the running Ray, sets Ray Data quiet
@@ -86,7 +86,7 @@ def test_inverted_file_shards_merged_on_ray_search_like_exact(ray_session):
 
 
 def test_a_ray_commit_gives_every_worker_a_share_of_work(ray_session, bench_subset, embedder, tmp_path):
-    from storycluster.ray_engine import ARTICLES_PER_WORKER, MAX_COMMIT, RayEngine
+    from storycluster.engines.ray import ARTICLES_PER_WORKER, MAX_COMMIT, RayEngine
 
     assert ray_session.commit_every == 2 * ARTICLES_PER_WORKER
     assert RayEngine(workers=400).commit_every == MAX_COMMIT
@@ -169,7 +169,7 @@ def test_without_ray_the_engine_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_other_commands_never_import_ray():
-    code = "import sys, storycluster.cli, storycluster.index, storycluster.service; assert 'ray' not in sys.modules"
+    code = "import sys, storycluster.cli.main, storycluster.index.story_index, storycluster.service.app; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -5,6 +5,7 @@ Tests that go through the index run on a directory and on PostgreSQL (``index_lo
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -23,8 +24,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from storycluster import Article, FieldMap, Match, StoryIndex
-from storycluster.service import ArticleIn, create_app, serve
-from storycluster.stores import open_store
+from storycluster.service.app import ArticleIn, create_app, serve
+from storycluster.store.base import open_store
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -172,7 +173,21 @@ def test_every_read_endpoint_answers_with_the_python_api_records(start):
     assert coverage["story"] == story and [c["id"] for c in coverage["coverage"]] == ["quake-1", "quake-2"]
 
     assert client.get("/openapi.json").json()["info"]["title"] == "storycluster"
-    assert client.get("/docs").status_code == 200
+
+
+
+def test_docs_load_with_their_assets_from_the_server_itself(start):
+    """/docs works offline: every script, style and icon it names is served by the same server."""
+    client = start()
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assets = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+\.(?:js|css|png))['"]""", html.text)
+        assert assets, f"{page} names no script or style"
+        for asset in assets:
+            assert not asset.startswith(("http:", "https:", "//")), f"{page} loads {asset} from elsewhere"
+            response = client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 100, asset
 
 
 def test_bad_requests_get_a_json_error_naming_the_problem(start):
@@ -300,6 +315,7 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error(inde
 def test_the_serve_command_runs_a_real_server(index_location):
     """`storycluster serve` as a user runs it: a subprocess on a free port, answering until terminated."""
     import os
+import re
     import subprocess
     import sys
 
@@ -330,7 +346,7 @@ def test_the_serve_command_runs_a_real_server(index_location):
 def test_serve_refuses_token_reads_without_a_token(index_dir):
     from click.testing import CliRunner
 
-    from storycluster.cli import main
+    from storycluster.cli.main import main
 
     result = CliRunner().invoke(main, ["serve", "--index", str(index_dir), "--token-reads"], env={"STORYCLUSTER_TOKEN": ""})
     assert result.exit_code == 2 and "--token-reads needs --token" in result.output

@@ -9,8 +9,7 @@ The public API::
     matches = index.similar("Wagner group air defence for Hezbollah", k=5)
 """
 
-from .database import Filters
-from .embedding import DEFAULT_MODEL, Embedder
+from .embed import DEFAULT_MODEL, Embedder
 from .errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -23,9 +22,10 @@ from .errors import (
     StoryclusterError,
 )
 from .index import AddReport, StoryIndex
-from .paragraphs import split_paragraphs
-from .reading import ArticleReader, FieldMap, ReadProblem, parse_date
+from .ingest import ArticleReader, FieldMap, ReadProblem, parse_date
 from .records import Article, IndexInfo, Match
+from .store import Filters
+from .text import split_paragraphs
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -1,5 +1,5 @@
 """``python -m storycluster``: the same as the ``storycluster`` command."""
 
-from .cli import main
+from .cli.main import main
 
 main()

@@ -10,6 +10,7 @@ index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load, 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -18,10 +19,11 @@ from typing import Any
 
 import click
 
-from .errors import InputError, StoryclusterError
+from ..engines import ENGINES
+from ..errors import InputError, StoryclusterError
+from ..ingest.reader import DEFAULT_MAX_CHARS, FORMATS, ArticleReader, FieldMap
+from ..records import StoryCoverage
 from .output import print_records
-from .reading import DEFAULT_MAX_CHARS, FORMATS, ArticleReader, FieldMap
-from .records import StoryCoverage
 
 DEFAULT_INDEX = "indexes/default"
 
@@ -80,6 +82,32 @@ def format_option(function: Callable) -> Callable:
         show_default=True, help="JSON lines for programs, a table for people.",
     )(function)
 
+_READER_OPTIONS = (
+    click.option("--strict", is_flag=True, help="Stop at the first unreadable record instead of skipping it."),
+    click.option("--input-format", type=click.Choice(FORMATS), help="Read every input as this format (default: by suffix; stdin is sniffed)."),
+    click.option("--encoding", help="Text encoding of the inputs when not UTF-8 (e.g. latin-1)."),
+    click.option("--max-chars", type=int, default=DEFAULT_MAX_CHARS, show_default=True, help="Skip articles longer than this."),
+    *(
+        click.option(f"--{name}-field", default=name, show_default=True, help=f"Input field holding the {name}.")
+        for name in ("id", "title", "text", "source", "url", "published")
+    ),
+)
+
+
+def reader_options(function: Callable) -> Callable:
+    """The options of :class:`ArticleReader`, handed to the command as one ``reader`` argument."""
+
+    @functools.wraps(function)
+    def with_reader(*args: Any, strict: bool, input_format: str | None, encoding: str | None, max_chars: int, **kwargs: Any) -> Any:
+        fields = FieldMap(**{name: kwargs.pop(f"{name}_field") for name in FieldMap.__dataclass_fields__})
+        reader = ArticleReader(fields, strict=strict, encoding=encoding, input_format=input_format, max_chars=max_chars)
+        return function(*args, reader=reader, **kwargs)
+
+    for option in reversed(_READER_OPTIONS):
+        with_reader = option(with_reader)
+    return with_reader
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", count=True, help="More logging on stderr (-vv for debug).")
 @click.version_option(package_name="storycluster")
@@ -105,26 +133,15 @@ def main(verbose: int) -> None:
 @index_option
 @model_option
 @backend_option
-@click.option("--strict", is_flag=True, help="Stop at the first unreadable record instead of skipping it.")
-@click.option("--input-format", type=click.Choice(FORMATS), help="Read every input as this format (default: by suffix; stdin is sniffed).")
-@click.option("--encoding", help="Text encoding of the inputs when not UTF-8 (e.g. latin-1).")
-@click.option("--max-chars", type=int, default=DEFAULT_MAX_CHARS, show_default=True, help="Skip articles longer than this.")
-@click.option("--id-field", default="id", show_default=True, help="Input field holding the article id.")
-@click.option("--title-field", default="title", show_default=True, help="Input field holding the title.")
-@click.option("--text-field", default="text", show_default=True, help="Input field holding the text.")
-@click.option("--source-field", default="source", show_default=True, help="Input field holding the outlet.")
-@click.option("--url-field", default="url", show_default=True, help="Input field holding the URL.")
-@click.option("--published-field", default="published", show_default=True, help="Input field holding the date.")
+@reader_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Embed in this process, or on a Ray cluster (needs the [ray] extra; JSON lines, CSV, Parquet).")
+@click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="local", show_default=True, help="Embed in this process, or on a Ray cluster (needs the [ray] extra; JSON lines, CSV, Parquet).")
 @click.option("--address", help="With --engine ray: join the Ray cluster at this address (default: start a local Ray).")
 @click.option("--workers", type=click.IntRange(min=1), help="With --engine ray: embedding actors and FAISS shards (default: this machine's CPUs).")
 @format_option
 def index(
-    paths: Sequence[str], index_dir: str, model: str | None, backend: str | None, strict: bool, input_format: str | None,
-    encoding: str | None, max_chars: int, id_field: str, title_field: str, text_field: str, source_field: str,
-    url_field: str, published_field: str, quiet: bool, engine: str, address: str | None, workers: int | None,
-    output_format: str,
+    paths: Sequence[str], index_dir: str, model: str | None, backend: str | None, reader: ArticleReader,
+    quiet: bool, engine_name: str, address: str | None, workers: int | None, output_format: str,
 ) -> None:
     """Add articles from files, directories or stdin ("-") to an index.
 
@@ -146,30 +163,22 @@ def index(
     """
     from tqdm import tqdm
 
-    from .index import StoryIndex
+    from ..engines import open_engine
+    from ..index import StoryIndex
 
-    if engine == "local" and (address or workers):
-        raise click.UsageError("--address and --workers go with --engine ray")
-    if engine == "ray" and (encoding or input_format):
+    if engine_name == "ray" and (reader.encoding or reader.input_format):
         raise click.UsageError("--engine ray reads UTF-8 files by suffix: drop --encoding and --input-format")
-    reader = ArticleReader(
-        FieldMap(id_field, title_field, text_field, source_field, url_field, published_field),
-        strict=strict, encoding=encoding, input_format=input_format, max_chars=max_chars,
-    )
-    if engine == "ray":  # before opening the index: a missing extra or input fails first
-        from .ray_engine import RayEngine, default_workers
-
-        ray_engine = RayEngine(workers=workers or default_workers(), address=address)
-        articles = _reported(ray_engine.read(paths, reader), reader)
-    else:
-        articles = _reported(reader.read(paths), reader)
-    story_index = StoryIndex.open(index_dir, model=model, backend=backend, create=True)
-    with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
-        if engine == "ray":
-            with ray_engine:
-                report = ray_engine.add(story_index, articles, progress=bar.update)
-        else:
-            report = story_index.add(articles, progress=bar.update)
+    try:  # before opening the index: a missing extra fails first
+        engine = open_engine(engine_name, workers=workers, address=address)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc} (--address and --workers go with --engine ray)") from None
+    articles = _reported(engine.read(paths, reader), reader)
+    with (
+        StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index,
+        tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar,
+        engine,
+    ):
+        report = engine.add(story_index, articles, progress=bar.update)
     summary = {
         "index": index_dir, "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
         "skipped": reader.skipped, "paragraphs": report.paragraphs, "seconds": round(report.seconds, 2),
@@ -223,7 +232,7 @@ def similar(
       storycluster similar --id 000_a9ac1080b439bae5 --exclude-source example.com
       storycluster similar --file draft.txt --level paragraph --format table
     """
-    from .index import StoryIndex
+    from ..index.story_index import StoryIndex
 
     given = [name for name, value in (("TEXT", text), ("--id", article_id), ("--file", file_path)) if value]
     if len(given) != 1:
@@ -268,7 +277,7 @@ def remove(article_ids: Sequence[str], index_dir: str, output_format: str) -> No
       storycluster remove 000_a9ac1080b439bae5
       jq -r .id retracted.jsonl | storycluster remove - --index indexes/news
     """
-    from .index import StoryIndex
+    from ..index.story_index import StoryIndex
 
     ids = [line.strip() for line in sys.stdin if line.strip()] if list(article_ids) == ["-"] else list(article_ids)
     with StoryIndex.open(index_dir) as story_index:
@@ -304,7 +313,7 @@ def stories(
       storycluster stories --stored --since 2024-05-01
       storycluster stories --story s12
     """
-    from .index import StoryIndex
+    from ..index.story_index import StoryIndex
 
     with StoryIndex.open(index_dir) as story_index:
         if story_id:
@@ -353,8 +362,8 @@ def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) ->
 
     from tqdm import tqdm
 
-    from .index import StoryIndex
-    from .scoring import score_index
+    from ..index.scoring import score_index
+    from ..index.story_index import StoryIndex
 
     reader = ArticleReader(input_format="jsonl")
     articles = list(_reported(reader.read([data]), reader))
@@ -389,7 +398,7 @@ def serve(index_dir: str, host: str, port: int, workers: int, token: str | None,
       curl 'http://127.0.0.1:8000/similar?q=floods+in+Houston&k=3'
     """
     try:
-        from .service import serve as run_server
+        from ..service.app import serve as run_server
     except ImportError as exc:
         raise StoryclusterError(f"serve needs the [serve] extra: pip install 'storycluster[serve]' ({exc})") from None
     if token_reads and not token:
@@ -409,7 +418,7 @@ def check(index_dir: str) -> None:
       storycluster check
       storycluster check --index indexes/news || restore-from-backup
     """
-    from .checking import check_index
+    from ..store.check import check_index
 
     problems = check_index(index_dir)
     print_records([{"index": index_dir, "ok": not problems, "problems": problems}], "jsonl")
@@ -430,7 +439,7 @@ def info(index_dir: str, output_format: str) -> None:
       storycluster info
       storycluster info --index indexes/news --format table
     """
-    from .index import StoryIndex
+    from ..index.story_index import StoryIndex
 
     with StoryIndex.open(index_dir) as story_index:
         print_records([story_index.info().to_dict()], output_format, vertical=True)

@@ -12,17 +12,17 @@ from typing import Literal
 
 import numpy as np
 
-from .article_vectors import WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
-from .database import Filters, StoredParagraph
-from .duplicates import mark_copies
-from .embedding import Embedder, canonical_model_name
-from .errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
-from .lexical import count_terms, document_frequencies, lexical_text, pack, unpack
-from .paragraphs import split_paragraphs
-from .reading import parse_date
-from .records import Article, IndexInfo, Match, Story, StoryCoverage
-from .stores import IndexSnapshot, IndexStore, open_store
-from .vectors import Filler, fill_in_place
+from ..embed.article_vectors import WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
+from ..embed.embedder import Embedder, canonical_model_name
+from ..errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
+from ..ingest.reader import parse_date
+from ..records import Article, IndexInfo, Match, Story, StoryCoverage
+from ..store.base import IndexSnapshot, IndexStore, open_store
+from ..store.database import Filters, StoredParagraph
+from ..store.vectors import Filler, fill_in_place
+from ..stories.copies import mark_copies
+from ..text.lexical import count_terms, document_frequencies, lexical_text, pack, unpack
+from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
 COMMIT_EVERY = 1000
@@ -364,7 +364,7 @@ class StoryIndex:
         of paragraphs embedded after each batch.
 
         ``encode`` replaces ``self.embedder.encode`` (it must give the same model's vectors, e.g. the same
-        :class:`Embedder` run elsewhere: :mod:`storycluster.ray_engine`); ``fill`` adds the vectors of a
+        :class:`Embedder` run elsewhere: :mod:`storycluster.engines.ray`); ``fill`` adds the vectors of a
         set that grows past the exact threshold to its new inverted file (see :meth:`VectorSet.add`).
         """
         started = time.perf_counter()
@@ -381,7 +381,7 @@ class StoryIndex:
     def _add_chunk(
         self, chunk: list[Article], progress: Callable[[int], None] | None, encode: Encoder, fill: Filler
     ) -> np.ndarray:
-        from .stories import update_stories  # scikit-learn and the clustering load only for writers
+        from ..stories.stored import update_stories  # scikit-learn and the clustering load only for writers
 
         unique = {article.id: article for article in map(_normalised, chunk)}  # the last of duplicate ids wins
         stored = self._snapshot.db.content_hashes(list(unique))
@@ -464,7 +464,7 @@ class StoryIndex:
         Appends keep the stories current on their own (see :meth:`add`); this rebuilds them in one batch.
         Story ids stay the same where a story's membership carries over from the stored grouping.
         """
-        from .stories import update_stories
+        from ..stories.stored import update_stories
 
         with self.directory.writing():
             self._reopen(writable=True)
@@ -480,14 +480,14 @@ class StoryIndex:
         self, *, min_size: int = 1, since: str | None = None, until: str | None = None
     ) -> list[Story]:
         """The stored stories, largest first; ``since``/``until`` keep stories active in that window."""
-        from .stories import load_stories
+        from ..stories.stored import load_stories
 
         window = _filters((), (), since, until)
         return load_stories(self._snapshot, min_size=min_size, since=window.since, until=window.until)
 
     def story(self, story_id: str) -> StoryCoverage:
         """One story's coverage: its articles and, for each, the paragraphs other outlets do not report."""
-        from .stories import story_coverage
+        from ..stories.stored import story_coverage
 
         return story_coverage(self._snapshot, story_id)
 

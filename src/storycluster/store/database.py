@@ -10,12 +10,13 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .records import Article
-from .store import utc_now
+from ..records import Article
+from .manifest import utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -343,3 +344,16 @@ def _article(row: sqlite3.Row) -> Article:
 def _chunks(values: list, size: int = 500) -> Iterable[list]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """Open an index database; read-only connections cannot change the published generation."""
+    if readonly:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("PRAGMA synchronous=FULL")
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection

@@ -10,11 +10,11 @@ from datetime import datetime
 
 import numpy as np
 
+from ..errors import StoryclusterError
+from ..records import Article, Coverage, Distinct, Story, StoryCoverage
+from ..store.base import IndexSnapshot
+from ..store.database import Database
 from .clustering import ArticleFeatures, StoryClusterer, describe_stories
-from .database import Database
-from .errors import StoryclusterError
-from .records import Article, Coverage, Distinct, Story, StoryCoverage
-from .stores import IndexSnapshot
 
 HEADLINE_WORDS = 20
 HEADLINE_MIN_WORDS = 6

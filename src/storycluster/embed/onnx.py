@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -247,7 +247,7 @@ def _export(model_name: str, folder: Path, target: Path) -> dict[str, Any]:
         import onnx  # noqa: F401  (torch.onnx.export writes through it)
     except ImportError:
         raise BackendUnavailable(f"{ONNX_INT8} export needs the onnx package (pip install onnx)") from None
-    from .embedding import load_model
+    from .registry import load_model
 
     model = load_model(model_name)
     log.warning("exporting %s to int8 ONNX, once (cached in %s)", model_name, target.parent)

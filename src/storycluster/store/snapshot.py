@@ -11,14 +11,18 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sized
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .database import Database
-from .errors import IndexCorruptError
-from .lexical import N_FEATURES, TermWeights
-from .store import IndexDirectory, Manifest, connect, file_checksum
+from ..errors import IndexCorruptError
+from ..text.lexical import N_FEATURES, TermWeights
+from .database import Database, connect
+from .manifest import Manifest, file_checksum
 from .vectors import VectorSet
+
+if TYPE_CHECKING:
+    from .directory import IndexDirectory
 
 PARTS = ("database", "articles", "titles", "paragraphs", "terms")
 VECTOR_PARTS = ("articles", "titles", "paragraphs")

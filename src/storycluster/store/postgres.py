@@ -28,11 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from ..errors import IndexLockedError, IndexNotFoundError, StoreUnavailableError, StoryclusterError
+from ..text.lexical import N_FEATURES
 from .database import SCHEMA, Database
-from .errors import IndexLockedError, IndexNotFoundError, StoreUnavailableError, StoryclusterError
-from .lexical import N_FEATURES
+from .manifest import Manifest, utc_now
 from .snapshot import TermWeighted
-from .store import Manifest, utc_now
 from .vectors import Filler
 
 try:

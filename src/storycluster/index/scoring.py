@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .evaluation import clustering_report, precision_at_k, recall_at_k
-from .index import StoryIndex
+from ..stories.evaluation import clustering_report, precision_at_k, recall_at_k
+from .story_index import StoryIndex
 
 
 def score_index(index: StoryIndex, labels: Mapping[str, str], *, recluster: bool = True) -> dict[str, float | int]:

@@ -24,13 +24,13 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import InputError
-from .records import Article
+from ..errors import InputError
+from ..records import Article
+from .dates import parse_date
+from .html import html_to_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -39,13 +39,6 @@ FORMATS = ("text", "jsonl", "csv")
 DEFAULT_MAX_CHARS = 1_000_000
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_MILLISECONDS_FROM = 100_000_000_000  # a Unix timestamp this large (year 5138 in seconds) is in milliseconds
-_HTML_TAG = re.compile(
-    r"<(?:/?(?:p|div|br|hr|span|a|b|i|em|strong|h[1-6]|ul|ol|li|article|section|body|html|head|title|script|"
-    r"style|table|tr|td|th|img|blockquote|figure|figcaption|header|footer|nav|main|aside|time|iframe|noscript)"
-    r"\b[^<>]*>|!--)",
-    re.IGNORECASE,
-)
 _TITLE_MAX_WORDS = 25
 
 
@@ -260,9 +253,9 @@ class ArticleReader:
         names = self.fields
         text = _string_field(record, names.text, location, required=True)
         assert text is not None
-        text = _clean(_html_to_text(text))
+        text = _clean(html_to_text(text))
         title = _optional(_string_field(record, names.title, location))
-        title = _optional(" ".join(_html_to_text(title).split())) if title else None
+        title = _optional(" ".join(html_to_text(title).split())) if title else None
         if not text.strip():
             if not title:
                 raise _Problem("empty text")
@@ -353,45 +346,12 @@ class ArticleReader:
         self.problems.append(problem)
 
 
-def parse_date(value: Any) -> str:
-    """Normalise a date (ISO 8601, RFC 2822, or a Unix timestamp) to an ISO 8601 string in UTC.
-
-    Dates without a time zone are taken as UTC. Raises ``ValueError`` for anything else.
-    """
-    try:
-        return _parse_date(value)
-    except (OverflowError, OSError):  # out of datetime's range: year 0, a huge timestamp
-        raise ValueError(value) from None
-
-
-def _parse_date(value: Any) -> str:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
-        parsed = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                parsed = parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                raise ValueError(value) from None
-    else:
-        raise ValueError(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
 def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
     """One plain-text or Markdown article; the first line is its title where it stands alone."""
     if not text.strip():
         raise _Problem("empty text")
     _check_length(text, max_chars)
-    text = _html_to_text(text)
+    text = html_to_text(text)
     if not text.strip():
         raise _Problem("empty text (markup only)")
     lines = text.strip().split("\n")
@@ -401,58 +361,6 @@ def _article_from_text(text: str, article_id: str, max_chars: int) -> Article:
         title = first
         text = "\n".join(lines[2:]).strip()
     return Article(id=article_id, text=text.strip(), title=title)
-
-
-class _HtmlText(HTMLParser):
-    """Collects the text of an HTML fragment: block elements become paragraphs, ``<br>`` a line break."""
-
-    BLOCKS = frozenset({
-        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "article", "section", "header", "footer",
-        "nav", "main", "aside", "blockquote", "figure", "figcaption", "table", "tr", "title", "head", "body", "html",
-        "hr", "pre",
-    })
-    HIDDEN = frozenset({"script", "style", "noscript", "template", "iframe"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in self.HIDDEN:
-            self.hidden += 1
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_startendtag(self, tag: str, attrs: Any) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-
-def _html_to_text(text: str) -> str:
-    """The plain text of ``text`` if it holds HTML markup (see the module docs), else ``text`` unchanged."""
-    if "<" not in text or not _HTML_TAG.search(text):
-        return text
-    parser = _HtmlText()
-    parser.feed(text)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).split("\n"))
-    paragraphs = re.split(r"\n{2,}", "\n".join(lines))
-    return "\n\n".join(p.strip("\n") for p in paragraphs if p.strip())
 
 
 def _string_field(record: dict[str, Any], name: str, location: str, required: bool = False) -> str | None:

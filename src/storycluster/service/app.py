@@ -1,6 +1,6 @@
 """``storycluster serve``: an HTTP API over one index, built on FastAPI and uvicorn.
 
-Endpoints (OpenAPI document at ``/openapi.json``, docs at ``/docs``)::
+Endpoints (OpenAPI document at ``/openapi.json``, docs at ``/docs`` and ``/redoc``, offline)::
 
     GET  /health                        status and size of the served generation
     GET  /similar?q=TEXT&k=&level=&source=&exclude_source=&since=&until=
@@ -46,18 +46,25 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__
-from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, StoreUnavailableError, StoryclusterError
-from .index import AddReport, Level, StoryIndex
-from .reading import ArticleReader, parse_date
-from .records import Article, Match, Story, StoryCoverage
-from .stores import resolve_location
+from .. import __version__
+from ..errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    StoreUnavailableError,
+    StoryclusterError,
+)
+from ..index.story_index import AddReport, Level, StoryIndex
+from ..ingest.reader import ArticleReader, parse_date
+from ..records import Article, Match, Story, StoryCoverage
+from ..store.base import resolve_location
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_QUERY_CHARS = 20_000
@@ -268,7 +275,7 @@ def create_app(
         yield
         service.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc serve their scripts and styles from this server: no CDN
         title="storycluster",
         summary="Find the same news story told by many outlets.",
         version=__version__,

@@ -34,11 +34,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .embedding import Embedder
-from .errors import InputError, MissingExtraError
-from .index import AddReport, Encoder, StoryIndex
-from .reading import CSV_SUFFIXES, JSONL_SUFFIXES, ArticleReader
-from .records import Article
+from ..embed.embedder import Embedder
+from ..errors import InputError, MissingExtraError
+from ..index.story_index import AddReport, Encoder, StoryIndex
+from ..ingest.reader import CSV_SUFFIXES, JSONL_SUFFIXES, ArticleReader
+from ..records import Article
 
 PARQUET_SUFFIXES = {".parquet"}
 SUFFIXES = JSONL_SUFFIXES | CSV_SUFFIXES | PARQUET_SUFFIXES

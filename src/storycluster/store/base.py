@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from ..text.lexical import TermWeights
     from .database import Database
-    from .lexical import TermWeights
-    from .store import Manifest
+    from .manifest import Manifest
     from .vectors import Filler
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -100,7 +100,7 @@ def open_store(location: str | Path) -> IndexStore:
         from .postgres import PostgresStore
 
         return PostgresStore(str(location))
-    from .store import IndexDirectory
+    from .directory import IndexDirectory
 
     return IndexDirectory(location)
 

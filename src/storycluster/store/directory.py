@@ -19,80 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import os
 import re
-import sqlite3
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+from .manifest import Manifest, file_checksum
+from .snapshot import Snapshot
 
-if TYPE_CHECKING:
-    from .snapshot import Snapshot
-
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 _GENERATION_FILE = re.compile(r"^g(\d{6})\.")
-
-
-def utc_now() -> str:
-    """The current time as an ISO 8601 string in UTC."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What ``manifest.json`` records about an index and the files of its current generation."""
-
-    model: str
-    dimension: int
-    article_vector: str
-    backend: str = ""
-    generation: int = 0
-    files: dict[str, str] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
-    created: str = field(default_factory=utc_now)
-    updated: str = field(default_factory=utc_now)
-    format_version: int = FORMAT_VERSION
-
-    @classmethod
-    def from_json(cls, text: str, where: Path) -> Manifest:
-        """Parse a manifest; raises :class:`IndexCorruptError` if it is not one this version reads."""
-        try:
-            data = json.loads(text)
-            manifest = cls(**data)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise IndexCorruptError(f"{where}: unreadable manifest ({exc})") from None
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexCorruptError(
-                f"{where}: index format {manifest.format_version}, this storycluster reads format {FORMAT_VERSION}"
-            )
-        return manifest
-
-    def to_json(self) -> str:
-        """The manifest as pretty JSON."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-
-    def next(self, counts: dict[str, int]) -> Manifest:
-        """The manifest of the following generation, with its file names and ``counts``."""
-        generation = self.generation + 1
-        stem = f"g{generation:06d}"
-        files = {
-            "database": f"{stem}.sqlite",
-            "articles": f"{stem}.articles.faiss",
-            "titles": f"{stem}.titles.faiss",
-            "paragraphs": f"{stem}.paragraphs.faiss",
-            "terms": f"{stem}.df.npy",
-        }
-        return replace(self, generation=generation, files=files, counts=counts, updated=utc_now())
 
 
 class IndexDirectory:
@@ -126,14 +65,10 @@ class IndexDirectory:
 
     def create(self, model: str, dimension: int, article_vector: str, backend: str) -> None:
         """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
-        from .snapshot import Snapshot  # snapshot.py builds on this module
-
         Snapshot.create(self, model, dimension, article_vector, backend)
 
     def open_snapshot(self, *, writable: bool = False) -> Snapshot:
         """The current generation (see :meth:`Snapshot.open`)."""
-        from .snapshot import Snapshot
-
         return Snapshot.open(self, writable=writable)
 
     def close(self) -> None:
@@ -208,31 +143,9 @@ class IndexDirectory:
                 entry.unlink(missing_ok=True)
 
 
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_directory(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
-    """Open an index database; read-only connections cannot change the published generation."""
-    if readonly:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        connection = sqlite3.connect(path, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=DELETE")
-        connection.execute("PRAGMA synchronous=FULL")
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys=ON")
-    return connection

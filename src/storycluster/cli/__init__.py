@@ -1,0 +1,5 @@
+"""The ``storycluster`` command: a thin layer over the Python API."""
+
+from .main import main
+
+__all__ = ["main"]
