@@ -44,7 +44,7 @@ def test_real_pages_never_crash_the_reader_and_each_page_with_an_article_gives_o
             continue
         assert len(articles) == 1, (file.name, reader.problems[-1:])
         article = articles[0]
-        assert len(article.text.split()) >= 20 and article.title and article.extra["language"], file.name
+        assert len(article.text) >= 100 and article.title and article.extra["language"], file.name
         assert "<p>" not in article.text and "</" not in article.text
     assert len(files) == 40
 

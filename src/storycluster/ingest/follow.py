@@ -127,17 +127,16 @@ class Follower:
         report.seconds = time.perf_counter() - started
         return report
 
-    def run(self, every: float, stop: Callable[[], bool], wait: Callable[[float], Any], log_line: Callable[[str], None]) -> int:
-        """Poll every ``every`` seconds until ``stop()``; ``wait(seconds)`` sleeps (waking early on a stop).
-
-        Returns the number of polls made.
-        """
+    def run(
+        self, every: float, stop: Callable[[], bool], wait: Callable[[float], Any], on_poll: Callable[[PollReport], Any]
+    ) -> int:
+        """Poll every ``every`` seconds until ``stop()``, handing each report to ``on_poll``; ``wait(seconds)``
+        sleeps between polls (and may wake early on a stop). Returns the number of polls made."""
         while not stop():
             started = time.monotonic()
-            log_line(self.poll(stop).line())
-            if stop():
-                break
-            wait(max(0.0, every - (time.monotonic() - started)))
+            on_poll(self.poll(stop))
+            if not stop():
+                wait(max(0.0, every - (time.monotonic() - started)))
         return self.polls
 
     # -- feeds ----------------------------------------------------------------------------------------

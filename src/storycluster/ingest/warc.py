@@ -62,6 +62,12 @@ def read_warc(stream: BinaryIO) -> Iterator[ArchivedPage]:
             if http is None or http.status_code != 200 or not content_type.startswith(_HTML_TYPES):
                 continue
             captured = record.record_date.isoformat(timespec="seconds") if record.record_date else None
-            yield ArchivedPage(position, record.headers.get("WARC-Target-URI"), captured, record.reader.read())
+            body = record.reader.read()
+            if len(body) < record.content_length and not http.get("Content-Encoding"):
+                raise WarcError(
+                    f"archive breaks off in the record at offset {position} ({len(body):,} of "
+                    f"{record.content_length:,} bytes)", position,
+                )
+            yield ArchivedPage(position, record.headers.get("WARC-Target-URI"), captured, body)
     except OSError as exc:
         raise WarcError(f"archive breaks off after offset {position}: {exc}", position) from None

@@ -8,15 +8,14 @@ The libraries load on first use.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from .fetch import normalize_url
+from .html import body_text, extractor_config
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-_BLOCKS = frozenset({"p", "head", "item", "quote", "code", "row", "td", "cell", "list", "table", "div", "span"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
     import trafilatura
 
     document = trafilatura.bare_extraction(
-        markup, url=url, with_metadata=True, include_comments=False, config=_config(),
+        markup, url=url, with_metadata=True, include_comments=False, config=extractor_config(),
         date_extraction_params={"original_date": True, "extensive_search": True, "outputformat": _DATE_FORMAT},
     )
     if document is None:  # no body found: fall back on the page's own summary of itself
@@ -57,7 +56,7 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
             return None
         text = "\n\n".join(part for part in (document.title, document.description) if part)
     else:
-        text = _body_text(document.body)
+        text = body_text(document.body)
         if text.startswith(document.title or "\0"):  # the headline repeated as the first paragraph
             text = text[len(document.title):].lstrip()
     if not text.strip():
@@ -72,24 +71,6 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
     )
 
 
-def html_to_text(markup: str) -> str:
-    """The main text of HTML found inside a text field (a whole page or a fragment of one).
-
-    Boilerplate is dropped as for pages; block elements become paragraphs (separated by a blank line),
-    ``<br>`` a line break, whitespace inside a paragraph one space. A fragment too small for the extractor
-    to find a body in keeps all its text.
-    """
-    import trafilatura
-
-    whole_page = "<html" in markup[:2048].lower() or "<body" in markup[:4096].lower()
-    wrapped = markup if whole_page else f"<html><body><article>{markup}</article></body></html>"
-    document = trafilatura.bare_extraction(
-        wrapped, include_comments=False, favor_recall=not whole_page, config=_config(fragment=True)
-    )
-    text = _body_text(document.body) if document is not None else ""
-    return text or " ".join(trafilatura.html2txt(wrapped).split())
-
-
 def detect_language(text: str) -> str | None:
     """The ISO 639-1 code of the language ``text`` is written in (None for very short texts)."""
     if len(text) < 20:
@@ -97,18 +78,6 @@ def detect_language(text: str) -> str | None:
     import py3langid
 
     return str(py3langid.classify(text[:5000])[0])
-
-
-@functools.cache
-def _config(*, fragment: bool = False) -> Any:
-    from trafilatura.settings import use_config
-
-    config = use_config()
-    config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # its timeout uses SIGALRM: main thread only
-    if fragment:  # a field's few words are its text, however short
-        for option in ("MIN_EXTRACTED_SIZE", "MIN_OUTPUT_SIZE", "MIN_EXTRACTED_COMM_SIZE", "MIN_OUTPUT_COMM_SIZE"):
-            config.set("DEFAULT", option, "1")
-    return config
 
 
 def _metadata(markup: bytes | str, url: str | None) -> Any:
@@ -121,40 +90,6 @@ def _metadata(markup: bytes | str, url: str | None) -> Any:
         return None
     document = extract_metadata(tree, default_url=url, date_config={"original_date": True, "outputformat": _DATE_FORMAT})
     return document if document.title or document.description else None
-
-
-def _body_text(body: Any) -> str:
-    """The text of trafilatura's extracted body tree: one paragraph per block, ``<lb/>`` a line break."""
-    if body is None:
-        return ""
-    paragraphs: list[str] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        lines = " ".join("".join(current).split(" ")).split("\n")
-        paragraph = "\n".join(" ".join(line.split()) for line in lines).strip()
-        if paragraph:
-            paragraphs.append(paragraph)
-        current.clear()
-
-    def walk(element: Any) -> None:
-        block = element.tag in _BLOCKS and element is not body
-        if block:
-            flush()
-        if element.tag == "lb":
-            current.append("\n")
-        elif element.text:
-            current.append(" ".join(element.text.split("\n")))
-        for child in element:
-            walk(child)
-        if block:
-            flush()
-        if element.tail and element is not body:
-            current.append(" ".join(element.tail.split("\n")))
-
-    walk(body)
-    flush()
-    return "\n\n".join(paragraphs)
 
 
 def _clean(value: str | None) -> str | None:
