@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loopback import LoopbackServer, Route  # noqa: E402
+from loopback import LoopbackServer, Route
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACES = ["Valparaiso", "Rotterdam", "Mombasa", "Chittagong", "Genoa", "Durban", "Karachi", "Santos", "Busan"]
@@ -193,7 +193,7 @@ def stored(index_dir: Path) -> dict[str, tuple[str, str | None]]:
 
 
 def check(index_dir: Path, feeds: Feeds, before: dict, tally: Tally, when: str) -> dict:
-    from storycluster.store import check_index
+    from storycluster.store.check import check_index
 
     if (index_dir / "manifest.json").exists():
         problems = check_index(index_dir)

@@ -85,7 +85,7 @@ class LoopbackServer:
 
 def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?")[0]
             server.requests.append(Request(path, dict(self.headers), time.monotonic()))
             route = server.route(path)

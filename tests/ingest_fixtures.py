@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 
 PARAGRAPH = (
     "Dock workers at the port of {place} walked out on {day} over pay, halting container traffic, "

@@ -3,6 +3,7 @@ redirect loops, conditional GET and URL normalisation."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 
@@ -10,9 +11,9 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from loopback import LoopbackServer, Route  # noqa: E402
+from loopback import LoopbackServer, Route
 
-from storycluster.ingest.fetch import USER_AGENT, FetchError, Fetcher, normalize_url  # noqa: E402
+from storycluster.ingest.fetch import USER_AGENT, Fetcher, FetchError, normalize_url
 
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 
@@ -113,7 +114,7 @@ def test_requests_to_one_host_wait_for_the_delay(server):
     for _ in range(3):
         client.get(server.url("/a"))
     times = [r.time for r in server.requests]  # robots.txt, then /a three times
-    assert len(times) == 4 and min(b - a for a, b in zip(times, times[1:])) >= 0.24
+    assert len(times) == 4 and min(b - a for a, b in itertools.pairwise(times)) >= 0.24
 
 
 def test_urls_are_normalised():

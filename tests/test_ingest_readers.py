@@ -11,11 +11,11 @@ from conftest import ROOT
 from ingest_fixtures import atom, page, rss, story, warc, when
 
 sys.path.insert(0, str(ROOT / "bench"))
-from loopback import PAGES, LoopbackServer, Route  # noqa: E402
+from loopback import PAGES, LoopbackServer, Route
 
-from storycluster import ArticleReader  # noqa: E402
-from storycluster.errors import InputError  # noqa: E402
-from storycluster.ingest import html_to_text, read_page  # noqa: E402
+from storycluster import ArticleReader
+from storycluster.errors import InputError
+from storycluster.ingest import html_to_text, read_page
 
 BOILERPLATE = ("cookies", "Related articles", "Celebrity chef", "Comments", "First!", "Copyright", "Sport")
 

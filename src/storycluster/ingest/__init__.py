@@ -10,7 +10,7 @@ The extraction libraries (trafilatura, feedparser, FastWARC, courlan) load on fi
 
 from .dates import parse_date
 from .feeds import Entry, FeedError, read_feed
-from .fetch import USER_AGENT, FetchError, Fetcher, Response, normalize_url
+from .fetch import USER_AGENT, Fetcher, FetchError, Response, normalize_url
 from .follow import Follower, PollReport, Sink
 from .html import html_to_text
 from .reader import (

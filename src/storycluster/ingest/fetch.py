@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import importlib.metadata
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import urldefrag, urlsplit
 from urllib.robotparser import RobotFileParser
-
 
 
 def _version() -> str:
@@ -153,11 +151,11 @@ class Fetcher:
             if exc.code in (301, 302, 303, 307, 308):
                 raise FetchError(url, f"redirect loop or too many redirects (HTTP {exc.code})", status=exc.code) from None
             raise FetchError(url, f"HTTP {exc.code} {exc.reason}", status=exc.code, transient=exc.code >= 500) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise FetchError(url, f"timed out after {self.timeout:g} s", transient=True) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
-            if isinstance(reason, (TimeoutError, socket.timeout)):
+            if isinstance(reason, TimeoutError):
                 raise FetchError(url, f"timed out after {self.timeout:g} s", transient=True) from None
             raise FetchError(url, f"cannot connect: {getattr(reason, 'strerror', None) or reason}", transient=True) from None
         except (OSError, http.client.HTTPException) as exc:  # connection reset, bad status line

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ..records import Article
 from .feeds import Entry, FeedError, read_feed
-from .fetch import FetchError, Fetcher, is_url
+from .fetch import Fetcher, FetchError, is_url
 from .reader import ArticleReader
 from .web import read_page
 

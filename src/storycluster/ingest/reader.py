@@ -38,7 +38,7 @@ from ..errors import InputError
 from ..records import Article
 from .dates import parse_date
 from .feeds import FeedError, looks_like_feed, read_feed
-from .fetch import FetchError, Fetcher, is_url, normalize_url
+from .fetch import Fetcher, FetchError, is_url, normalize_url
 from .html import html_to_text, is_html_document
 from .warc import WarcError, looks_like_warc, read_warc
 from .web import read_page
