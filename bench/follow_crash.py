@@ -1,7 +1,7 @@
 """Kill/restart loop for `storycluster follow`: SIGKILL it at random moments while its feeds change; in the
 end the index holds exactly the articles the feeds announced, each once, with its latest text.
 
-A loopback HTTP server serves a few RSS feeds. Before every trial the feeds change: new entries appear
+A loopback HTTP server serves a few RSS feeds. Before and during every trial the feeds change: new entries appear
 (some with the same link as an earlier one under another guid: duplicates), some entries are updated in
 place (same guid, new text), and each changed feed gets a new ETag. A `storycluster follow FEEDS --every
 0.1s` process (forked from a zygote that has imported storycluster and loaded the model) is SIGKILLed
@@ -26,6 +26,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ import json, os, signal, sys, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storycluster import Embedder
 from storycluster.cli import main
-Embedder().encode(["warm up"])  # load the model once; every forked process shares it
+from storycluster.ingest import html_to_text, normalize_url, read_feed
+import storycluster.stories.stored  # scikit-learn and the clustering
+Embedder().encode(["warm up"])  # load the model and the libraries once; every forked process shares them
+html_to_text("<p>warm up</p>"), normalize_url("http://warm.up/"), read_feed(b"<rss version='2.0'><channel/></rss>")
 
 for line in sys.stdin:
     job = json.loads(line)
@@ -208,9 +212,18 @@ def check(index_dir: Path, feeds: Feeds, before: dict, tally: Tally, when: str) 
     return now
 
 
-def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float = 2.5, work: Path | None = None,
-                 log=print) -> Tally:
-    """Kill `storycluster follow` ``kills`` times, checking after each kill, then finish and compare."""
+def _keep_changing(world: Feeds, server: LoopbackServer, done: threading.Event, every: float) -> None:
+    """Change the feeds every ``every`` seconds until ``done``: polls of a running follower find news."""
+    while not done.wait(every):
+        world.change(server)
+
+
+def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float | None = None, change_every: float = 0.7,
+                 work: Path | None = None, log=print) -> Tally:
+    """Kill `storycluster follow` ``kills`` times, checking after each kill, then finish and compare.
+
+    Kills come after a random 0 to ``max_delay`` seconds (default: 2.5 times a first whole run, so that they
+    land in start-up, fetching, embedding, committing and waiting alike whatever the machine's speed)."""
     rng = random.Random(seed)
     tally = Tally()
     scratch = tempfile.TemporaryDirectory(prefix="storycluster-follow-crash-") if work is None else None
@@ -226,15 +239,28 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
             feed_list = work / "feeds.txt"
             feed_list.write_text("".join(server.url(f"/feed-{f}.xml") + "\n" for f in range(feeds)))
             argv = ["follow", str(feed_list), "--index", str(index_dir), "--delay", "0", "--timeout", "5"]
-            before: dict = {}
+            started = time.perf_counter()
+            zygote.run([*argv, "--once"], out, None)  # a first, whole run sets the scale of the kill delays
+            max_delay = max_delay or 2.5 * (time.perf_counter() - started)
+            log(f"  one whole poll in a fresh process: {time.perf_counter() - started:.1f} s; kills within {max_delay:.1f} s")
+            before = check(index_dir, world, {}, tally, "after the first run")
             while tally.kills < kills:
                 world.change(server)
-                result = zygote.run([*argv, "--every", "0.1s"], out, rng.uniform(0.0, max_delay))
+                delay = rng.uniform(0.0, max_delay)
+                done = threading.Event()
+                changing = threading.Thread(target=_keep_changing, args=(world, server, done, change_every))
+                changing.start()
+                try:
+                    result = zygote.run([*argv, "--every", "0.1s"], out, delay)
+                finally:
+                    done.set()
+                    changing.join()
                 tally.trials += 1
                 tally.kills += result["signal"] == 9
                 before = check(index_dir, world, before, tally, f"after kill {tally.kills}")
                 if tally.trials % 10 == 0:
-                    log(f"  {tally.kills} kills, {len(before)} articles, {len(tally.problems)} problems")
+                    polls = out.read_text().count(" poll ")
+                    log(f"  {tally.kills} kills, {polls} polls logged, {len(before)} articles, {len(tally.problems)} problems")
             result = zygote.run([*argv, "--once"], out, None)
             tally.finished = result["code"] == 0
             final = check(index_dir, world, before, tally, "at the end")
@@ -253,10 +279,12 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--feeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-delay", type=float, default=2.5, help="Kill after a random 0..N seconds.")
+    parser.add_argument("--max-delay", type=float, help="Kill after a random 0..N seconds (default: 2.5 times one whole run).")
+    parser.add_argument("--change-every", type=float, default=0.7, help="Change the feeds every N seconds.")
     args = parser.parse_args()
     started = time.perf_counter()
-    tally = follow_crash(args.kills, feeds=args.feeds, seed=args.seed, max_delay=args.max_delay)
+    tally = follow_crash(args.kills, feeds=args.feeds, seed=args.seed, max_delay=args.max_delay,
+                         change_every=args.change_every)
     print(json.dumps({
         "kills": tally.kills, "trials": tally.trials, "polls_logged": tally.polls_logged,
         "final_run_completed": bool(tally.finished), "problems": tally.problems[:10],
