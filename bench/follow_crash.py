@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crash_loop import FORK_LOOP, Zygote
 from loopback import LoopbackServer, Route
 
-ROOT = Path(__file__).resolve().parents[1]
 PLACES = ["Valparaiso", "Rotterdam", "Mombasa", "Chittagong", "Genoa", "Durban", "Karachi", "Santos", "Busan"]
 EVENTS = ["a flood", "a strike", "a fire", "a storm", "a power cut", "a cyber attack", "a collision"]
 
 _ZYGOTE = r"""
-import json, os, signal, sys, time
+import json, os, signal, sys
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storycluster import Embedder
 from storycluster.cli import main
@@ -48,53 +46,18 @@ import storycluster.stories.stored  # scikit-learn and the clustering
 Embedder().encode(["warm up"])  # load the model and the libraries once; every forked process shares them
 html_to_text("<p>warm up</p>"), normalize_url("http://warm.up/"), read_feed(b"<rss version='2.0'><channel/></rss>")
 
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        out = open(job["out"], "a", buffering=1)
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-        sys.stdout = sys.stderr = out
-        try:
-            main(job["argv"], standalone_mode=False)
-        except BaseException as exc:
-            print("child failed:", repr(exc), flush=True)
-            os._exit(1)
-        os._exit(0)
-    if job["delay"] is not None:
-        time.sleep(job["delay"])
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _, status = os.waitpid(pid, 0)
-    print(json.dumps({"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                      "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}), flush=True)
-"""
-
-
-class Zygote:
-    """A process that has loaded storycluster and the model, forking one `storycluster follow` per trial."""
-
-    def __init__(self) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-            cwd=ROOT,
-        )
-
-    def run(self, argv: list[str], out: Path, delay: float | None) -> dict:
-        self.process.stdin.write(json.dumps({"argv": argv, "out": str(out), "delay": delay}) + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the zygote died")
-        return json.loads(line)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
+def child(job):
+    out = open(job["out"], "a", buffering=1)
+    os.dup2(out.fileno(), 1)
+    os.dup2(out.fileno(), 2)
+    sys.stdout = sys.stderr = out
+    try:
+        main(job["argv"], standalone_mode=False)
+    except BaseException as exc:
+        print("child failed:", repr(exc), flush=True)
+        os._exit(1)
+    os._exit(0)
+""" + FORK_LOOP
 
 
 @dataclass
@@ -229,7 +192,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
     scratch = tempfile.TemporaryDirectory(prefix="storycluster-follow-crash-") if work is None else None
     work = Path(scratch.name) if scratch else work
     index_dir, out = work / "index", work / "follow.log"
-    zygote = Zygote()
+    zygote = Zygote(_ZYGOTE)
     try:
         with LoopbackServer() as server:
             server.routes["/robots.txt"] = Route(b"User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -240,7 +203,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
             feed_list.write_text("".join(server.url(f"/feed-{f}.xml") + "\n" for f in range(feeds)))
             argv = ["follow", str(feed_list), "--index", str(index_dir), "--delay", "0", "--timeout", "5"]
             started = time.perf_counter()
-            zygote.run([*argv, "--once"], out, None)  # a first, whole run sets the scale of the kill delays
+            zygote.send({"argv": [*argv, "--once"], "out": str(out), "delay": None})  # sets the scale of the kill delays
             max_delay = max_delay or 2.5 * (time.perf_counter() - started)
             log(f"  one whole poll in a fresh process: {time.perf_counter() - started:.1f} s; kills within {max_delay:.1f} s")
             before = check(index_dir, world, {}, tally, "after the first run")
@@ -251,7 +214,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
                 changing = threading.Thread(target=_keep_changing, args=(world, server, done, change_every))
                 changing.start()
                 try:
-                    result = zygote.run([*argv, "--every", "0.1s"], out, delay)
+                    result = zygote.send({"argv": [*argv, "--every", "0.1s"], "out": str(out), "delay": delay})
                 finally:
                     done.set()
                     changing.join()
@@ -261,7 +224,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
                 if tally.trials % 10 == 0:
                     polls = out.read_text().count(" poll ")
                     log(f"  {tally.kills} kills, {polls} polls logged, {len(before)} articles, {len(tally.problems)} problems")
-            result = zygote.run([*argv, "--once"], out, None)
+            result = zygote.send({"argv": [*argv, "--once"], "out": str(out), "delay": None})
             tally.finished = result["code"] == 0
             final = check(index_dir, world, before, tally, "at the end")
             tally.problems += [f"at the end: {problem}" for problem in world.final_problems(final)]

@@ -77,8 +77,8 @@ class LoopbackServer:
             return self.routes[path]
         for prefix, directory in self.directories.items():
             if path.startswith(prefix):
-                file = directory / path[len(prefix):]
-                if file.is_file() and directory in file.resolve().parents:
+                file = (directory / path[len(prefix):]).resolve()
+                if file.is_file() and file.is_relative_to(directory.resolve()):
                     return Route(file.read_bytes(), content_type="text/html")
         return None
 

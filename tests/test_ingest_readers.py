@@ -149,3 +149,16 @@ def test_http_addresses_are_read_as_the_page_or_feed_there():
 def test_a_page_of_an_html_string_reads_directly():
     found = read_page(page("Strike in Busan", story("Busan")), url="http://harbour.example/a?fbclid=1")
     assert found is not None and found.url == "http://harbour.example/a" and found.text == story("Busan")
+
+
+def test_the_extraction_libraries_load_only_when_used():
+    import subprocess
+
+    code = (
+        "import sys, storycluster, storycluster.cli, storycluster.ingest\n"
+        "heavy = ('trafilatura', 'feedparser', 'fastwarc', 'courlan', 'lxml', 'htmldate', 'py3langid')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"

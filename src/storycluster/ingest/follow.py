@@ -109,8 +109,8 @@ class Follower:
         report = PollReport(self.polls)
         self.reader.problems.clear()
         self._next.clear()
-        state = json.loads(self.sink.state(STATE) or "{}")
-        validators: dict[str, dict[str, str]] = state.get("feeds", {})
+        stored = self.sink.state(STATE)
+        validators: dict[str, dict[str, str]] = json.loads(stored or "{}").get("feeds", {})
         entries: dict[str, list[Entry]] = {}
         for feed in self._feeds(report):
             if stop():
@@ -121,8 +121,10 @@ class Follower:
         articles, complete = self._articles(entries, report, stop)
         for feed, new_validators in complete.items():
             validators[feed] = new_validators
-        result = self.sink.add(articles, state={STATE: json.dumps({"feeds": validators}, sort_keys=True)})
-        report.added, report.updated = result.added, result.updated
+        state = json.dumps({"feeds": validators}, sort_keys=True)
+        if articles or state != stored:  # an idle poll (every feed unchanged) commits nothing
+            result = self.sink.add(articles, state={STATE: state})
+            report.added, report.updated = result.added, result.updated
         report.problems += [str(problem) for problem in self.reader.problems]
         report.seconds = time.perf_counter() - started
         return report
