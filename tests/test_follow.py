@@ -121,3 +121,27 @@ def test_the_cli_follows_a_feed_list_logs_one_line_per_poll_and_stops_on_sigterm
         process.wait()
     with StoryIndex.open(tmp_path / "index") as index:
         assert sorted(index.article_vectors()[0]) == ["h-0", "h-1"]
+
+
+def test_add_commits_its_state_with_the_last_chunk_and_alone_only_when_it_changed(tmp_path, embedder):
+    from storycluster import Article
+
+    articles = [Article(id=f"a{n}", text=story(PLACES[n], "Tuesday")) for n in range(3)]
+
+    def breaking_off():
+        yield from articles[:2]
+        raise RuntimeError("the feed broke off")
+
+    with StoryIndex.open(tmp_path / "index", create=True) as index:
+        with pytest.raises(RuntimeError):
+            index.add(breaking_off(), commit_every=1, state={"follow": "v1"})
+        assert index.article_vectors()[0] == ["a0"] and index.state("follow") is None  # a1 and the state: neither
+        index.add(articles, commit_every=2, state={"follow": "v1"})
+        assert len(index) == 3 and index.state("follow") == "v1"
+        generation = index.info().generation
+        index.add([], state={"follow": "v2"})
+        assert index.state("follow") == "v2" and index.info().generation == generation + 1
+        index.add(articles, state={"follow": "v2"})  # nothing new at all: no generation
+        assert index.info().generation == generation + 1
+    with StoryIndex.open(tmp_path / "index") as index:
+        assert index.state("follow") == "v2"

@@ -379,14 +379,9 @@ class StoryIndex:
         with self.directory.writing():
             self._reopen(writable=True)
             try:
-                chunks = _batched(articles, commit_every)
-                chunk: list[Article] | None = next(chunks, [])
-                while chunk is not None:
-                    following = next(chunks, None)  # the state goes with the last chunk
-                    totals += self._add_chunk(
-                        chunk, progress, encode or self.embedder.encode, fill, pending if following is None else {}
-                    )
-                    chunk = following
+                for chunk, last in _last_marked(_batched(articles, commit_every), look_ahead=bool(pending)):
+                    with_state = pending if last else {}  # the state goes with the last chunk
+                    totals += self._add_chunk(chunk, progress, encode or self.embedder.encode, fill, with_state)
             finally:
                 self._reopen()
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
@@ -600,6 +595,20 @@ def _without_copies(matches: list[Match]) -> list[Match]:
         if first.setdefault(group, match.id) == match.id:
             out.append(match)
     return out
+
+
+def _last_marked(chunks: Iterator[list[Article]], *, look_ahead: bool) -> Iterator[tuple[list[Article], bool]]:
+    """Each chunk and whether it is the last. With ``look_ahead`` the next chunk is read before one is handed
+    out (so the last is known, and an empty input gives one empty chunk); without, none is marked last and
+    each chunk is committed before the next is read."""
+    if not look_ahead:
+        yield from ((chunk, False) for chunk in chunks)
+        return
+    chunk = next(chunks, [])
+    for following in chunks:
+        yield chunk, False
+        chunk = following
+    yield chunk, True
 
 
 def _batched(items: Iterable[Article], size: int) -> Iterator[list[Article]]:
