@@ -44,7 +44,7 @@ class FetchError(Exception):
         self.url = url
         self.reason = reason
         self.status = status
-        self.transient = transient  # worth retrying: a 5xx answer, a timeout, a dropped connection
+        self.transient = transient  # worth retrying: a 5xx or 429 answer, a timeout, a dropped connection
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ class Fetcher:
 
     Every request carries ``user_agent``; paths that a site's robots.txt disallows for it are refused
     without a request (its ``Crawl-delay`` lengthens ``delay`` for that host). A response over
-    ``max_bytes`` is abandoned as soon as it is known to be (it is streamed, never held whole). A 5xx
-    answer, a timeout or a dropped connection is retried ``retries`` times, after ``backoff``, then twice
-    that, and so on. ``timeout`` bounds the whole response, not just each read.
+    ``max_bytes`` is abandoned as soon as it is known to be (it is streamed, never held whole). A 5xx or
+    429 answer, a timeout or a dropped connection is retried ``retries`` times, after ``backoff``, then
+    twice that, and so on. ``timeout`` bounds the whole response, not just each read.
     """
 
     user_agent: str = USER_AGENT
@@ -150,7 +150,8 @@ class Fetcher:
                 return _response(url, 304, exc.headers, b"")
             if exc.code in (301, 302, 303, 307, 308):
                 raise FetchError(url, f"redirect loop or too many redirects (HTTP {exc.code})", status=exc.code) from None
-            raise FetchError(url, f"HTTP {exc.code} {exc.reason}", status=exc.code, transient=exc.code >= 500) from None
+            transient = exc.code >= 500 or exc.code == 429  # a server error, or "too many requests"
+            raise FetchError(url, f"HTTP {exc.code} {exc.reason}", status=exc.code, transient=transient) from None
         except TimeoutError:
             raise FetchError(url, f"timed out after {self.timeout:g} s", transient=True) from None
         except urllib.error.URLError as exc:
