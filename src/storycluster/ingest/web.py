@@ -57,7 +57,7 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
         text = "\n\n".join(part for part in (document.title, document.description) if part)
     else:
         text = body_text(document.body)
-        if text.startswith(document.title or "\0"):  # the headline repeated as the first paragraph
+        if document.title and text.startswith(document.title):  # the headline repeated as the first paragraph
             text = text[len(document.title):].lstrip()
     if not text.strip():
         return None
