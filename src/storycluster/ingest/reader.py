@@ -12,11 +12,11 @@ naming the file and line (``feed.xml[3]`` for a feed's third entry, ``crawl.warc
 archive's record at that offset); the other records are still read. With ``strict=True`` the first
 problem raises :class:`~storycluster.errors.InputError` instead.
 
-Scraped text often arrives as HTML: a text that holds HTML markup (paragraph, break, heading, list,
-link or script tags) is turned into its main text by trafilatura (boilerplate dropped, block elements
-become paragraphs, see ``html.py``); text without such tags is left exactly as given. An id met twice in one input with different content is reported with both
-places; the last one wins. Dates in the future are kept and reported; numeric timestamps past the year
-5000 are read as milliseconds.
+Scraped text often arrives as HTML: a text that holds HTML markup (paragraph, break, heading, list, link or
+script tags) is turned into its main text by trafilatura (boilerplate dropped, block elements become
+paragraphs, see ``html.py``); text without such tags is left exactly as given. An id met twice in one input
+with different content is reported with both places; the last one wins. Dates in the future are kept and
+reported; numeric timestamps past the year 5000 are read as milliseconds.
 """
 
 from __future__ import annotations
