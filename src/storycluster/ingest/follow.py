@@ -100,6 +100,8 @@ class Follower:
         self.reader = reader or ArticleReader()
         self.polls = 0
         self._next: dict[str, dict[str, str]] = {}  # validators of the feeds read in the current poll
+        self._known: dict[str, dict[str, dict]] = {}  # per feed, its entries as last committed: not read again
+        self._pending: dict[str, dict[str, dict]] = {}  # the same for the feeds of the current poll
 
     def poll(self, stop: Callable[[], bool] = lambda: False) -> PollReport:
         """Poll every feed once and commit what is new; ``stop`` returning True ends fetching early
@@ -125,6 +127,7 @@ class Follower:
         if articles or state != stored:  # an idle poll (every feed unchanged) commits nothing
             result = self.sink.add(articles, state={STATE: state})
             report.added, report.updated = result.added, result.updated
+        self._known.update(self._pending)
         report.problems += [str(problem) for problem in self.reader.problems]
         report.seconds = time.perf_counter() - started
         return report
@@ -206,10 +209,14 @@ class Follower:
         stored = self.sink.ids_by_url([entry.url for _, entry in unique.values() if entry.url])
         complete = {feed: self._next.pop(feed) for feed in entries}
         articles: list[Article] = []
+        self._pending = {feed: {} for feed in entries}
         for feed, entry in unique.values():
             owner = stored.get(entry.url) if entry.url else None
-            if owner is not None and (owner != entry.id or self.fetch_pages):
-                continue  # indexed already: under another id, or (pages) never fetched twice
+            unchanged = owner == entry.id and self._known.get(feed, {}).get(entry.id) == entry.record()
+            if unchanged:
+                self._pending[feed][entry.id] = entry.record()
+            if owner is not None and (owner != entry.id or self.fetch_pages or unchanged):
+                continue  # indexed already: under another id, (pages) never fetched twice, or unchanged
             report.new += owner is None
             location = f"{feed}[{entry.number}]"
             if self.fetch_pages:
@@ -223,6 +230,7 @@ class Follower:
             else:
                 record = entry.record()
             articles += self.reader.read_records([(location, record)])
+            self._pending[feed][entry.id] = entry.record()
         return articles, complete
 
     def _page_record(self, entry: Entry, location: str, report: PollReport) -> dict[str, Any] | None:
