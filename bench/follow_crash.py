@@ -175,9 +175,12 @@ def check(index_dir: Path, feeds: Feeds, before: dict, tally: Tally, when: str) 
     return now
 
 
-def _keep_changing(world: Feeds, server: LoopbackServer, done: threading.Event, every: float) -> None:
-    """Change the feeds every ``every`` seconds until ``done``: polls of a running follower find news."""
-    while not done.wait(every):
+def _keep_changing(world: Feeds, server: LoopbackServer, done: threading.Event, every: float, most: int) -> None:
+    """Change the feeds every ``every`` seconds (``most`` times at the most) until ``done``: polls of a running
+    follower find news, and the feeds do not grow without bound on a slow machine."""
+    for _ in range(most):
+        if done.wait(every):
+            return
         world.change(server)
 
 
@@ -213,7 +216,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
                 world.change(server)
                 delay = rng.uniform(0.0, max_delay)
                 done = threading.Event()
-                changing = threading.Thread(target=_keep_changing, args=(world, server, done, change_every))
+                changing = threading.Thread(target=_keep_changing, args=(world, server, done, change_every, 5))
                 changing.start()
                 try:
                     result = zygote.send({"argv": [*argv, "--every", "0.1s"], "out": str(out), "delay": delay})
