@@ -185,12 +185,13 @@ def _keep_changing(world: Feeds, server: LoopbackServer, done: threading.Event, 
 
 
 def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float | None = None, change_every: float = 0.7,
-                 work: Path | None = None, log=print) -> Tally:
+                 seconds: float | None = None, work: Path | None = None, log=print) -> Tally:
     """Kill `storycluster follow` ``kills`` times, checking after each kill, then finish and compare.
 
     Kills come after a random 0 to ``max_delay`` seconds (default: 2.5 times a first whole run, so that they
     land in start-up, fetching, embedding, committing and waiting alike whatever the machine's speed; a
-    trial in which no poll completed stretches it by a fifth)."""
+    trial in which no poll completed stretches it by a fifth). With ``seconds``, killing stops after that
+    long even if fewer kills were made; the final run and comparison happen either way."""
     rng = random.Random(seed)
     tally = Tally()
     scratch = tempfile.TemporaryDirectory(prefix="storycluster-follow-crash-") if work is None else None
@@ -212,7 +213,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
             log(f"  one whole poll in a fresh process: {time.perf_counter() - started:.1f} s; kills within {max_delay:.1f} s")
             before = check(index_dir, world, {}, tally, "after the first run")
             polls = out.read_text().count(" poll ")
-            while tally.kills < kills:
+            while tally.kills < kills and (seconds is None or time.perf_counter() - started < seconds):
                 world.change(server)
                 delay = rng.uniform(0.0, max_delay)
                 done = threading.Event()
@@ -252,10 +253,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-delay", type=float, help="Kill after a random 0..N seconds (default: 2.5 times one whole run).")
     parser.add_argument("--change-every", type=float, default=0.7, help="Change the feeds every N seconds.")
+    parser.add_argument("--minutes", type=float, help="Stop killing after this long (then finish and compare).")
     args = parser.parse_args()
     started = time.perf_counter()
     tally = follow_crash(args.kills, feeds=args.feeds, seed=args.seed, max_delay=args.max_delay,
-                         change_every=args.change_every)
+                         change_every=args.change_every, seconds=args.minutes * 60 if args.minutes else None)
     print(json.dumps({
         "kills": tally.kills, "trials": tally.trials, "polls_logged": tally.polls_logged,
         "final_run_completed": bool(tally.finished), "problems": tally.problems[:10],
