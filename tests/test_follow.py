@@ -145,3 +145,19 @@ def test_add_commits_its_state_with_the_last_chunk_and_alone_only_when_it_change
         assert index.info().generation == generation + 1
     with StoryIndex.open(tmp_path / "index") as index:
         assert index.state("follow") == "v2"
+
+
+def test_a_poll_that_finds_the_index_locked_leaves_its_news_for_the_next(server, tmp_path, embedder):
+    import fcntl
+
+    server.routes["/rss.xml"] = Route(rss(items(0)), etag='"r1"')
+    with StoryIndex.open(tmp_path / "index", create=True) as index:
+        follower = Follower([server.url("/rss.xml")], index, fetcher=fetcher())
+        with open(tmp_path / "index" / ".lock", "a+") as lock:  # another writer holds the index
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            locked = follower.poll()
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        assert (locked.added, locked.failures) == (0, 1) and "not committed" in locked.problems[-1]
+        assert len(index) == 0 and index.state("follow") is None
+        after = follower.poll()
+        assert (after.not_modified, after.added) == (0, 1), after.line()  # fetched again: nothing was lost

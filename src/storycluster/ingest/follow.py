@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import IndexLockedError
 from ..records import Article
 from .feeds import Entry, FeedError, read_feed
 from .fetch import Fetcher, FetchError, is_url
@@ -125,7 +126,13 @@ class Follower:
             validators[feed] = new_validators
         state = json.dumps({"feeds": validators}, sort_keys=True)
         if articles or state != stored:  # an idle poll (every feed unchanged) commits nothing
-            result = self.sink.add(articles, state={STATE: state})
+            try:
+                result = self.sink.add(articles, state={STATE: state})
+            except IndexLockedError as exc:  # another writer for now: this poll's news wait for the next
+                report.failures += 1
+                report.problems.append(f"not committed: {exc}")
+                report.seconds = time.perf_counter() - started
+                return report
             report.added, report.updated = result.added, result.updated
         self._known.update(self._pending)
         report.problems += [str(problem) for problem in self.reader.problems]
