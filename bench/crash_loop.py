@@ -50,6 +50,26 @@ KILL_POINTS = {
     "leftovers": 2,  # clean-up of old generations, at lock time and after the switch
 }
 
+# The zygote's loop: one JSON job a line on stdin; fork a child running ``child(job)``, SIGKILL it after
+# ``job["delay"]`` seconds (None: let it finish), answer with how it ended.
+FORK_LOOP = r"""
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        child(job)
+    if job["delay"] is not None:
+        import time
+        time.sleep(job["delay"])
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps({"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                      "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}), flush=True)
+"""
+
 _ZYGOTE = r"""
 import json, os, shutil, signal, sys, traceback
 
@@ -123,37 +143,27 @@ def child(job):
     out.flush()
     os._exit(0)
 
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        child(job)
-    if job["delay"] is not None:
-        import time
-        time.sleep(job["delay"])
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _, status = os.waitpid(pid, 0)
-    print(json.dumps({"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                      "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}), flush=True)
-"""
+""" + FORK_LOOP
 
 
 class Zygote:
-    """A process that has loaded storycluster and the model, forking one `storycluster index` per trial."""
+    """A process that has loaded storycluster and the model, forking one child per trial (`storycluster
+    index`, or what ``script``'s ``child(job)`` runs before ``FORK_LOOP``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str = _ZYGOTE) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
             cwd=ROOT,
         )
 
     def run(self, index: Path, batches: list[Path], out: Path, point: dict | None, delay: float | None) -> dict:
         job = {"index": str(index), "batches": [str(b) for b in batches], "out": str(out), "point": point,
                "delay": delay}
+        return self.send(job)
+
+    def send(self, job: dict) -> dict:
+        """Hand one job to the zygote; returns how its child ended (``signal``, ``code``)."""
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()

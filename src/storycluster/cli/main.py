@@ -121,6 +121,7 @@ def main(verbose: int) -> None:
       storycluster similar --id 000_a9ac1080b439bae5 --level paragraph
       storycluster stories --min-size 2 --format table
       storycluster eval ../shared/bench/neus_val.jsonl
+      storycluster follow feeds.txt --every 10m --fetch-pages
       storycluster info
     """
     logging.basicConfig(
@@ -146,7 +147,10 @@ def index(
     """Add articles from files, directories or stdin ("-") to an index.
 
     Reads .txt/.md files (one article each; a first line standing alone is the title), JSON lines and
-    CSV with the fields id, title, text, source, url, published. Only new or changed articles are
+    CSV with the fields id, title, text, source, url, published; web pages (.html: the article without
+    its boilerplate), RSS/Atom feeds (.xml/.rss/.atom: one article per entry), WARC archives
+    (.warc/.warc.gz: one per HTML response) and http(s) addresses of a page or feed. Without a known
+    suffix the format is told from the content. Only new or changed articles are
     embedded, so running the same command again adds nothing. Unreadable records are reported on stderr
     with their file and line and skipped (exit code 3), unless --strict stops at the first one.
 
@@ -158,6 +162,7 @@ def index(
       storycluster index seeds/
       storycluster index articles.jsonl --index indexes/news
       cat feed.jsonl | storycluster index - --text-field body --published-field date
+      storycluster index page.html feed.xml crawl.warc.gz https://example.org/rss.xml
       storycluster index feeds/ --engine ray --workers 4
       storycluster index s3://bucket/feeds/ --engine ray --address ray://head:10001 --workers 32
     """
@@ -443,6 +448,85 @@ def info(index_dir: str, output_format: str) -> None:
 
     with StoryIndex.open(index_dir) as story_index:
         print_records([story_index.info().to_dict()], output_format, vertical=True)
+
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str) -> float:
+    """Seconds in ``30s``, ``10m``, ``1h``, ``1d`` or a bare number of seconds."""
+    text = value.strip().lower()
+    try:
+        seconds = float(text[:-1]) * _DURATION[text[-1]] if text[-1:] in _DURATION else float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration like 30s, 10m, 1h") from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than zero")
+    return seconds
+
+
+@main.command()
+@click.argument("feeds", nargs=-1, required=True)
+@index_option
+@model_option
+@backend_option
+@click.option("--every", default="10m", show_default=True, help="Poll interval: 30s, 10m, 1h...")
+@click.option("--once", is_flag=True, help="Poll once and exit (for cron).")
+@click.option("--fetch-pages", is_flag=True, help="Fetch each new entry's page for its full text.")
+@click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds between two requests to one host.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True, help="Seconds allowed for one response.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=10 * 2**20, show_default=True, help="Largest response accepted.")
+def follow(
+    feeds: Sequence[str], index_dir: str, model: str | None, backend: str | None, every: str, once: bool,
+    fetch_pages: bool, delay: float, timeout: float, max_bytes: int,
+) -> None:
+    """Keep an index current from RSS/Atom feeds: poll them, add what is new, repeat.
+
+    FEEDS are feed URLs, feed files, or text files listing feed URLs one a line. Each poll makes a
+    conditional GET per feed, fetches the pages of new entries with --fetch-pages (robots.txt honoured,
+    one request at a time per host, a URL already indexed is never fetched again), and adds the new
+    articles and the feeds' positions in one atomic commit. One line per poll goes to stderr. SIGTERM or
+    Ctrl-C stops after the current commit; after a crash a restart neither loses nor repeats anything.
+
+    \b
+    Examples:
+      storycluster follow https://example.org/rss.xml --index indexes/news --every 10m
+      storycluster follow feeds.txt --fetch-pages --once        # from cron
+    """
+    import signal
+    import threading
+
+    from ..index import StoryIndex
+    from ..ingest import Fetcher, Follower
+
+    interval = _duration(every)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        if not stopping.is_set():
+            log.warning("stopping after the current poll's commit (signal %s)", signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index:
+            fetcher = Fetcher(delay=delay, timeout=timeout, max_bytes=max_bytes)
+            follower = Follower(feeds, story_index, fetcher=fetcher, fetch_pages=fetch_pages)
+
+            def log_poll(report: Any) -> None:
+                for problem in report.problems:  # details with -v; the poll line always
+                    log.info("%s", problem)
+                click.echo(f"storycluster: {report.line()}", err=True)
+
+            if once:
+                log_poll(follower.poll(stopping.is_set))
+            else:
+                follower.run(interval, stopping.is_set, stopping.wait, log_poll)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -26,6 +26,7 @@ from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
 COMMIT_EVERY = 1000
+_STATE = "state."  # prefix of the meta keys that hold add()'s named state
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
 RERANK_CANDIDATES = 100
@@ -355,6 +356,7 @@ class StoryIndex:
         commit_every: int = COMMIT_EVERY,
         encode: Encoder | None = None,
         fill: Filler = fill_in_place,
+        state: Mapping[str, str] | None = None,
     ) -> AddReport:
         """Add new articles and replace changed ones (same id, new content); unchanged ones are skipped.
 
@@ -366,20 +368,35 @@ class StoryIndex:
         ``encode`` replaces ``self.embedder.encode`` (it must give the same model's vectors, e.g. the same
         :class:`Embedder` run elsewhere: :mod:`storycluster.engines.ray`); ``fill`` adds the vectors of a
         set that grows past the exact threshold to its new inverted file (see :meth:`VectorSet.add`).
+
+        ``state`` holds named values committed in the same generation as the last of these articles (or
+        alone, if no article changed), so that they are durable together or not at all: a feed follower
+        keeps its feeds' positions there (see :mod:`storycluster.ingest.follow`). Read them with :meth:`state`.
         """
         started = time.perf_counter()
         totals = np.zeros(4, dtype=np.int64)
+        pending = {_STATE + name: value for name, value in (state or {}).items()}
         with self.directory.writing():
             self._reopen(writable=True)
             try:
-                for chunk in _batched(articles, commit_every):
-                    totals += self._add_chunk(chunk, progress, encode or self.embedder.encode, fill)
+                for chunk, last in _last_marked(_batched(articles, commit_every), look_ahead=bool(pending)):
+                    with_state = pending if last else {}  # the state goes with the last chunk
+                    totals += self._add_chunk(chunk, progress, encode or self.embedder.encode, fill, with_state)
             finally:
                 self._reopen()
         return AddReport(*map(int, totals), seconds=time.perf_counter() - started)
 
+    def state(self, name: str) -> str | None:
+        """The value last committed under ``name`` with :meth:`add` (None if never)."""
+        return self._snapshot.db.get_meta(_STATE + name)
+
+    def ids_by_url(self, urls: Iterable[str]) -> dict[str, str]:
+        """The id of the stored article with each of ``urls`` that is in the index."""
+        return self._snapshot.db.ids_by_url([_encodable(url) for url in urls])
+
     def _add_chunk(
-        self, chunk: list[Article], progress: Callable[[int], None] | None, encode: Encoder, fill: Filler
+        self, chunk: list[Article], progress: Callable[[int], None] | None, encode: Encoder, fill: Filler,
+        state: dict[str, str],
     ) -> np.ndarray:
         from ..stories.stored import update_stories  # scikit-learn and the clustering load only for writers
 
@@ -387,6 +404,7 @@ class StoryIndex:
         stored = self._snapshot.db.content_hashes(list(unique))
         todo = [a for a in unique.values() if stored.get(a.id) != a.content_hash]
         if not todo:
+            self._commit_state(state)
             return np.array([0, 0, len(unique), 0])
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
         embedded = self._embed(todo, split, progress, encode, self.embedder.max_words)
@@ -406,10 +424,21 @@ class StoryIndex:
                         snapshot.titles.add(np.array([article_key]), vectors.title[None, :], fill=fill)
                 mark_copies(snapshot, db, added)
                 update_stories(snapshot, db, added)
+                db.set_meta(state)
         finally:
             self._reopen(writable=True)
         updated = sum(a.id in stored for a in todo)
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), sum(map(len, split))])
+
+    def _commit_state(self, state: dict[str, str]) -> None:
+        """Publish a generation that changes only ``state`` (none if it holds nothing new)."""
+        if all(self._snapshot.db.get_meta(key) == value for key, value in state.items()):
+            return
+        try:
+            with self._snapshot.next_generation(vectors_changed=False) as db:
+                db.set_meta(state)
+        finally:
+            self._reopen(writable=True)
 
     def _embed(
         self, articles: list[Article], split: list[list[str]], progress: Callable[[int], None] | None,
@@ -566,6 +595,20 @@ def _without_copies(matches: list[Match]) -> list[Match]:
         if first.setdefault(group, match.id) == match.id:
             out.append(match)
     return out
+
+
+def _last_marked(chunks: Iterator[list[Article]], *, look_ahead: bool) -> Iterator[tuple[list[Article], bool]]:
+    """Each chunk and whether it is the last. With ``look_ahead`` the next chunk is read before one is handed
+    out (so the last is known, and an empty input gives one empty chunk); without, none is marked last and
+    each chunk is committed before the next is read."""
+    if not look_ahead:
+        yield from ((chunk, False) for chunk in chunks)
+        return
+    chunk = next(chunks, [])
+    for following in chunks:
+        yield chunk, False
+        chunk = following
+    yield chunk, True
 
 
 def _batched(items: Iterable[Article], size: int) -> Iterator[list[Article]]:

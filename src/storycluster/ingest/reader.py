@@ -1,15 +1,22 @@
-"""Read articles from text files, directories, JSON lines, CSV and stdin.
+"""Read articles from text files, directories, JSON lines, CSV, web pages, RSS/Atom feeds, WARC archives,
+http(s) addresses and stdin.
+
+A file's format comes from its suffix (``.html``, ``.xml``/``.rss``/``.atom``, ``.warc``/``.warc.gz``...)
+or, without a known one, from its first bytes; an address's from its content type and first bytes.
+A web page gives one article (see ``web.py``), a feed one per entry (``feeds.py``), an archive one per
+HTML response (``warc.py``); ids are the file's name, the entry's id or link, the page's URL.
 
 Every problem with an input (unknown format, undecodable bytes, broken JSON, missing or mistyped fields,
-empty text) becomes a :class:`ReadProblem` naming the file and line; the other records are still read.
-With ``strict=True`` the first problem raises :class:`~storycluster.errors.InputError` instead.
+empty text, a broken feed or archive, an address that cannot be fetched) becomes a :class:`ReadProblem`
+naming the file and line (``feed.xml[3]`` for a feed's third entry, ``crawl.warc.gz@1234`` for an
+archive's record at that offset); the other records are still read. With ``strict=True`` the first
+problem raises :class:`~storycluster.errors.InputError` instead.
 
-Scraped text often arrives as HTML: a text that holds HTML markup (paragraph, break, heading, list,
-link or script tags) is turned into plain text with the standard library's ``html.parser`` (block
-elements become paragraphs, scripts and styles are dropped, entities are decoded); text without such
-tags is left exactly as given. An id met twice in one input with different content is reported with both
-places; the last one wins. Dates in the future are kept and reported; numeric timestamps past the year
-5000 are read as milliseconds.
+Scraped text often arrives as HTML: a text that holds HTML markup (paragraph, break, heading, list, link or
+script tags) is turned into its main text by trafilatura (boilerplate dropped, block elements become
+paragraphs, see ``html.py``); text without such tags is left exactly as given. An id met twice in one input
+with different content is reported with both places; the last one wins. Dates in the future are kept and
+reported; numeric timestamps past the year 5000 are read as milliseconds.
 """
 
 from __future__ import annotations
@@ -30,12 +37,20 @@ from typing import Any, BinaryIO
 from ..errors import InputError
 from ..records import Article
 from .dates import parse_date
-from .html import html_to_text
+from .feeds import FeedError, looks_like_feed, read_feed
+from .fetch import Fetcher, FetchError, is_url, normalize_url
+from .html import html_to_text, is_html_document
+from .warc import WarcError, looks_like_warc, read_warc
+from .web import read_page
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv", ".tsv"}
-FORMATS = ("text", "jsonl", "csv")
+HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
+FEED_SUFFIXES = {".xml", ".rss", ".atom", ".rdf"}
+WARC_SUFFIXES = {".warc", ".warc.gz"}
+FORMATS = ("text", "jsonl", "csv", "html", "feed", "warc")
+_SNIFF_BYTES = 8192
 DEFAULT_MAX_CHARS = 1_000_000
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -89,7 +104,9 @@ class ArticleReader:
         encoding: str | None = None,
         input_format: str | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        fetcher: Fetcher | None = None,
     ) -> None:
+        """``fetcher`` fetches http(s) arguments (default: a :class:`Fetcher` with its polite defaults)."""
         if input_format is not None and input_format not in FORMATS:
             raise InputError(f"unknown input format {input_format!r}; choose one of {', '.join(FORMATS)}")
         self.fields = fields
@@ -97,6 +114,7 @@ class ArticleReader:
         self.encoding = encoding
         self.input_format = input_format
         self.max_chars = max_chars
+        self.fetcher = fetcher
         self.problems: list[ReadProblem] = []
         self._seen: dict[str, tuple[str, str]] = {}  # id -> (content hash, where first read)
 
@@ -108,12 +126,15 @@ class ArticleReader:
     # -- entry point -------------------------------------------------------------------------------
 
     def read(self, paths: Iterable[str | Path], stdin: BinaryIO | None = None) -> Iterator[Article]:
-        """Yield the articles of every path; ``"-"`` reads standard input (JSON lines or one text)."""
+        """Yield the articles of every path or http(s) address; ``"-"`` reads standard input (format sniffed)."""
         self._seen = {}
         for path in paths:
             if str(path) == "-":
                 data = (stdin or sys.stdin.buffer).read()
                 yield from self._read_bytes(data, "<stdin>", "stdin", self.input_format or _sniff(data))
+                continue
+            if is_url(str(path)):
+                yield from self._read_url(str(path))
                 continue
             path = Path(path)
             if path.is_dir():
@@ -149,38 +170,106 @@ class ArticleReader:
             yield from self._read_file(path, path.relative_to(root).with_suffix("").as_posix())
 
     def _read_file(self, path: Path, text_id: str) -> Iterator[Article]:
-        fmt = self.input_format or _format_of(path)
-        if fmt is None:
-            self._report(
-                str(path),
-                f"unknown format {path.suffix or '(no suffix)'!r}: expected .txt/.md, .jsonl/.json or .csv",
-            )
-            return
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+                fmt = self.input_format or _format_of(path) or _sniff_markup(head)
+                if fmt is None and head.strip():
+                    self._report(
+                        str(path),
+                        f"unknown format {path.suffix or '(no suffix)'!r}: expected .txt/.md, .jsonl/.json, .csv, "
+                        ".html, .xml/.rss/.atom or .warc(.gz)",
+                    )
+                    return
+                if fmt == "warc":  # archives can be large: streamed, never read whole
+                    handle.seek(0)
+                    yield from self._read_warc(handle, str(path))
+                    return
+                data = head + handle.read()
         except OSError as exc:
             self._report(str(path), f"cannot read: {exc.strerror or exc}")
             return
-        yield from self._read_bytes(data, str(path), text_id, fmt, delimiter="\t" if path.suffix == ".tsv" else ",")
+        delimiter = "\t" if path.suffix == ".tsv" else ","
+        yield from self._read_bytes(data, str(path), text_id, fmt or "text", delimiter=delimiter)
+
+    def _read_url(self, url: str) -> Iterator[Article]:
+        if self.fetcher is None:
+            self.fetcher = Fetcher()
+        try:
+            response = self.fetcher.get(url)
+        except FetchError as exc:
+            self._report(url, exc.reason)
+            return
+        fmt = self.input_format or _format_of_response(response.content_type, response.body)
+        yield from self._read_bytes(
+            response.body, url, normalize_url(response.url), fmt, url=response.url, content_type=response.content_type
+        )
 
     def _read_bytes(
-        self, data: bytes, name: str, text_id: str, fmt: str, delimiter: str = ","
+        self, data: bytes, name: str, text_id: str, fmt: str, delimiter: str = ",", *,
+        url: str | None = None, content_type: str | None = None,
     ) -> Iterator[Article]:
+        """The articles of one input's bytes; ``url`` (and ``content_type``) where it was fetched from."""
         if not data.strip():
             self._report(name, "empty file")
             return
+        if fmt == "text" and is_html_document(data):  # a whole web page saved as text is a web page
+            fmt = "html"
         if fmt == "jsonl":
             yield from self._read_jsonl(data, name)
-            return
+        elif fmt == "html":
+            yield from self._guard(name, lambda: self._page(data, name, text_id, url))
+        elif fmt == "feed":
+            yield from self._read_feed(data, name, url, content_type)
+        elif fmt == "warc":
+            yield from self._read_warc(io.BytesIO(data), name)
+        else:
+            try:
+                text = self._decode(data)
+            except _Problem as exc:
+                self._report(name, str(exc))
+                return
+            if fmt == "csv":
+                yield from self._read_csv(text, name, delimiter)
+            else:
+                yield from self._guard(name, lambda: _article_from_text(text, text_id, self.max_chars))
+
+    # -- pages, feeds, archives ----------------------------------------------------------------------
+
+    def _page(self, data: bytes, location: str, article_id: str, url: str | None, captured: str | None = None) -> Article:
+        """The article of a web page (``captured``: when an archive took it, the date if the page has none)."""
+        page = read_page(data, url=url)
+        if page is None:
+            raise _Problem("no article text found in the page")
+        record = page.record(article_id)
+        record["published"] = record["published"] or captured
+        return self._record(record, location, FieldMap())
+
+    def _read_feed(self, data: bytes, name: str, url: str | None, content_type: str | None) -> Iterator[Article]:
         try:
-            text = self._decode(data)
-        except _Problem as exc:
+            entries, warning = read_feed(data, url=url, content_type=content_type)
+        except FeedError as exc:
             self._report(name, str(exc))
             return
-        if fmt == "csv":
-            yield from self._read_csv(text, name, delimiter)
-        else:
-            yield from self._guard(name, lambda: _article_from_text(text, text_id, self.max_chars))
+        if warning:
+            self._report(name, warning, warn=True)
+        for entry in entries:
+            location = f"{name}[{entry.number}]"
+            if entry.problem:
+                self._report(location, entry.problem)
+            else:
+                yield from self._guard(location, lambda: self._record(entry.record(), location, FieldMap()))
+
+    def _read_warc(self, stream: BinaryIO, name: str) -> Iterator[Article]:
+        try:
+            for archived in read_warc(stream):
+                location = f"{name}@{archived.position}"
+                article_id = normalize_url(archived.url) if archived.url else location
+                yield from self._guard(
+                    location, lambda: self._page(archived.body, location, article_id, archived.url, archived.captured)
+                )
+        except WarcError as exc:
+            self._report(f"{name}@{exc.position}", str(exc))
 
     def _read_jsonl(self, data: bytes, name: str) -> Iterator[Article]:
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF8)):
@@ -247,10 +336,11 @@ class ArticleReader:
 
     # -- records -------------------------------------------------------------------------------------
 
-    def _record(self, record: Any, location: str) -> Article:
+    def _record(self, record: Any, location: str, names: FieldMap | None = None) -> Article:
+        """The article of one record whose fields are named by ``names`` (default: the reader's field map)."""
         if not isinstance(record, dict):
             raise _Problem(f"expected a JSON object, got {type(record).__name__}")
-        names = self.fields
+        names = names or self.fields
         text = _string_field(record, names.text, location, required=True)
         assert text is not None
         text = _clean(html_to_text(text))
@@ -431,15 +521,42 @@ def _strip(line: bytes | str) -> str:
 
 def _format_of(path: Path) -> str | None:
     suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
+    if path.name.lower().endswith(".warc.gz") or suffix in WARC_SUFFIXES:
+        return "warc"
+    for fmt, suffixes in (("text", TEXT_SUFFIXES), ("jsonl", JSONL_SUFFIXES), ("csv", CSV_SUFFIXES),
+                          ("html", HTML_SUFFIXES), ("feed", FEED_SUFFIXES)):
+        if suffix in suffixes:
+            return fmt
     return None
 
 
+def _sniff_markup(head: bytes) -> str | None:
+    """``warc``, ``feed`` or ``html`` where the first bytes of an input are those of one, else None."""
+    if looks_like_warc(head):
+        return "warc"
+    if looks_like_feed(head):
+        return "feed"
+    if is_html_document(head):
+        return "html"
+    return None
+
+
+def _format_of_response(content_type: str, body: bytes) -> str:
+    """The format of a fetched body: its first bytes first (servers mislabel), then its content type."""
+    sniffed = _sniff_markup(body[:_SNIFF_BYTES])
+    if sniffed:
+        return sniffed
+    kind = content_type.split(";")[0].strip().lower()
+    if "html" in kind:
+        return "html"
+    if kind.endswith(("xml", "rss", "atom")):
+        return "feed"
+    return _sniff(body)
+
+
 def _sniff(data: bytes) -> str:
+    markup = _sniff_markup(data[:_SNIFF_BYTES])
+    if markup:
+        return markup
     head = data.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
     return "jsonl" if head in (b"{", b"[") else "text"

@@ -252,6 +252,24 @@ class Database:
         """Every stored story with its headline and keywords."""
         return list(self.connection.execute("SELECT id, headline, keywords FROM stories ORDER BY id"))
 
+    def get_meta(self, key: str) -> str | None:
+        """The value stored under ``key`` in the ``meta`` table, or None."""
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Store each of ``values`` under its key in the ``meta`` table (replacing what was there)."""
+        self.connection.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+
+    def ids_by_url(self, urls: Iterable[str]) -> dict[str, str]:
+        """The id of the article stored with each of ``urls`` that is in the index."""
+        found: dict[str, str] = {}
+        found.update({row["url"]: row["id"] for row in self._select_in("SELECT url, id FROM articles WHERE url IN ({marks})", urls)})
+        return found
+
     def next_story_number(self, reserve: int) -> int:
         """The first of ``reserve`` new story numbers, never handed out before in this index."""
         row = self.connection.execute("SELECT value FROM meta WHERE key = 'next_story'").fetchone()
