@@ -1,0 +1,173 @@
+"""Stories across languages: the multilingual model against the English one, through the product's own path.
+
+Three parts, in one run:
+
+1. Embedding speed: paragraphs/s of ``Embedder("multilingual")`` (USE multilingual v3) and of the default
+   English model on the same ecbplus paragraphs, taking turns chunk by chunk (ABBA) so both see the same load.
+   Target: multilingual >= 150 paragraphs/s.
+2. ``../shared/bench/og2021_dev.jsonl`` (8 languages, titles only; evaluation-only licence, read in place):
+   indexed with the multilingual model and the defaults (``StoryIndex.add``, ``score_index``), then
+   B-cubed F1 and cross-language pairwise recall (of the pairs of titles in one true story but in
+   different languages, the share put in one predicted story), overall and per language pair.
+   Targets (issue 15): F1 >= 0.70, cross-language recall >= 0.60. The English model's figures beside it.
+3. English corpora (ecbplus, neus_val, gvc): B-cubed F1 with the multilingual model against the English one
+   (target: within 0.03).
+
+    .venv/bin/python bench/languages.py                     # everything (~15 min on 2 quiet cores)
+    .venv/bin/python bench/languages.py --parts speed og2021
+    .venv/bin/python bench/languages.py --parts english --corpora gvc.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from collections import Counter, defaultdict
+from itertools import combinations
+
+from common import Timer, load_jsonl, require_data, temporary_index_dir
+
+from storycluster import Article, Embedder, StoryIndex, split_paragraphs
+from storycluster.scoring import score_index
+
+MULTILINGUAL = "multilingual"
+ENGLISH = None  # the default model
+MODELS = {"multilingual": MULTILINGUAL, "english": ENGLISH}
+ENGLISH_CORPORA = ["ecbplus.jsonl", "neus_val.jsonl", "gvc.jsonl"]
+
+
+def speed(n_paragraphs: int, chunk: int, repeats: int) -> None:
+    """Paragraphs/s of both models on the same ecbplus paragraphs, turn about."""
+    rows = load_jsonl(require_data("ecbplus.jsonl"))
+    embedders = {name: Embedder(model) for name, model in MODELS.items()}
+    every = [p for row in rows for p in split_paragraphs(row["text"], max_words=embedders["english"].max_words)]
+    texts = every[:: max(1, len(every) // n_paragraphs)][:n_paragraphs]
+    for embedder in embedders.values():
+        embedder.encode(texts[:32])  # load and warm up
+    words = statistics.mean(len(t.split()) for t in texts)
+    print(f"speed: {len(texts)} ecbplus paragraphs, {words:.0f} words on average, load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    chunks = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+    rates: dict[str, list[float]] = defaultdict(list)
+    for repeat in range(repeats):
+        spent = dict.fromkeys(embedders, 0.0)
+        for number, part in enumerate(chunks):
+            order = list(embedders) if (repeat + number) % 2 == 0 else list(embedders)[::-1]
+            for name in order:
+                with Timer() as timer:
+                    embedders[name].encode(part)
+                spent[name] += timer.seconds
+        for name, seconds in spent.items():
+            rates[name].append(len(texts) / seconds)
+    for name, embedder in embedders.items():
+        print(f"  {name} ({embedder.model_name}, {embedder.backend}): "
+              f"{statistics.median(rates[name]):.0f} paragraphs/s (median of {repeats})")
+    ratio = statistics.median(rates["multilingual"]) / statistics.median(rates["english"])
+    met = "met" if statistics.median(rates["multilingual"]) >= 150 else "MISSED"
+    print(f"  multilingual / english: {ratio:.2f}x; multilingual >= 150 paragraphs/s: {met}; load average now "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
+def articles_of(rows: list[dict]) -> list[Article]:
+    """Bench records as articles, the way ``storycluster index`` reads them (a title alone is also the text)."""
+    return [
+        Article(
+            id=row["id"], text=row.get("text") or row.get("title") or "", title=row.get("title"),
+            source=row.get("source"), published=row.get("published"), lang=row.get("lang"),
+        )
+        for row in rows
+    ]
+
+
+def evaluate(name: str, model: str | None) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """Index a corpus with ``model``, cluster it, score it; also returns the predicted stories and languages."""
+    rows = load_jsonl(require_data(name))
+    labels = {row["id"]: row["story"] for row in rows}
+    with StoryIndex.open(temporary_index_dir(), model=model, create=True) as index:
+        with Timer() as indexing:
+            index.add(articles_of(rows))
+        report = score_index(index, labels)
+        predicted = {a: story.story for story in index.stories() for a in story.articles}
+        languages = {row["id"]: index.get(row["id"]).lang for row in rows}
+    return {**report, "index_s": indexing.seconds}, predicted, languages
+
+
+def cross_language_recall(
+    labels: dict[str, str], predicted: dict[str, str], languages: dict[str, str]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per unordered language pair: (pairs in one true story, of them in one predicted story)."""
+    stories: dict[str, list[str]] = defaultdict(list)
+    for article, story in labels.items():
+        stories[story].append(article)
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for members in stories.values():
+        for a, b in combinations(members, 2):
+            if languages[a] != languages[b]:
+                pair = tuple(sorted((languages[a] or "?", languages[b] or "?")))
+                counts[pair][0] += 1
+                counts[pair][1] += predicted.get(a) == predicted.get(b) is not None
+    return {pair: (total, together) for pair, (total, together) in counts.items()}
+
+
+def og2021(models: list[str]) -> None:
+    """og2021_dev with each model: B-cubed and cross-language pairwise recall, overall and per language pair."""
+    name = "og2021_dev.jsonl"
+    labels = {row["id"]: row["story"] for row in load_jsonl(require_data(name))}
+    per_pair: dict[str, dict] = {}
+    print(f"\n{name}: | model | B-cubed P | B-cubed R | B-cubed F1 | cross-language pairwise recall | predicted "
+          "stories | index s |")
+    print("|---|---|---|---|---|---|---|")
+    for model_name in models:
+        report, predicted, languages = evaluate(name, MODELS[model_name])
+        pairs = per_pair[model_name] = cross_language_recall(labels, predicted, languages)
+        total = sum(t for t, _ in pairs.values())
+        together = sum(g for _, g in pairs.values())
+        print(f"| {model_name} | {report['bcubed_precision']:.3f} | {report['bcubed_recall']:.3f} | "
+              f"{report['bcubed_f1']:.3f} | {together / total:.3f} ({together}/{total}) | {report['n_predicted']} "
+              f"| {report['index_s']:.0f} |", flush=True)
+    print("targets: B-cubed F1 >= 0.70, cross-language recall >= 0.60")
+    ranked = sorted(per_pair[models[0]], key=lambda p: -per_pair[models[0]][p][0])
+    print("\ncross-language pairwise recall per language pair (pairs in one true story):")
+    print("| pair | pairs | " + " | ".join(models) + " |")
+    print("|---|---|" + "---|" * len(models))
+    for pair in ranked:
+        total = per_pair[models[0]][pair][0]
+        cells = " | ".join(f"{per_pair[m].get(pair, (1, 0))[1] / total:.3f}" for m in models)
+        print(f"| {'-'.join(pair)} | {total} | {cells} |")
+
+
+def english(corpora: list[str]) -> None:
+    """B-cubed F1 of both models on English corpora."""
+    print("\nEnglish corpora: | corpus | english F1 | multilingual F1 | difference |")
+    print("|---|---|---|---|")
+    for name in corpora:
+        f1 = {model_name: evaluate(name, model)[0]["bcubed_f1"] for model_name, model in MODELS.items()}
+        difference = f1["multilingual"] - f1["english"]
+        print(f"| {name} | {f1['english']:.3f} | {f1['multilingual']:.3f} | {difference:+.3f} |", flush=True)
+    print("target: within 0.03 of the English model")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", choices=["speed", "og2021", "english"],
+                        default=["speed", "og2021", "english"])
+    parser.add_argument("--og2021-models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                        help="models to score og2021_dev with (the first sets the order of the pair table)")
+    parser.add_argument("--corpora", nargs="+", default=ENGLISH_CORPORA, help="English corpora to compare on")
+    parser.add_argument("--paragraphs", type=int, default=1000, help="paragraphs in the speed sample")
+    parser.add_argument("--chunk", type=int, default=200, help="paragraphs per turn in the speed test")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes in the speed test")
+    args = parser.parse_args()
+    counts = Counter(row.get("lang") for row in load_jsonl(require_data("og2021_dev.jsonl")))
+    print(f"{os.cpu_count()} CPUs; og2021_dev languages: {dict(counts.most_common())}")
+    if "speed" in args.parts:
+        speed(args.paragraphs, args.chunk, args.repeats)
+    if "og2021" in args.parts:
+        og2021(args.og2021_models)
+    if "english" in args.parts:
+        english(args.corpora)
+
+
+if __name__ == "__main__":
+    main()
