@@ -29,7 +29,7 @@ from itertools import combinations
 from common import Timer, load_jsonl, require_data, temporary_index_dir
 
 from storycluster import Article, Embedder, StoryIndex, split_paragraphs
-from storycluster.scoring import score_index
+from storycluster.index.scoring import score_index
 
 MULTILINGUAL = "multilingual"
 ENGLISH = None  # the default model

@@ -11,7 +11,9 @@ from typing import Any
 class Article:
     """One news article as read from input.
 
-    ``published`` is an ISO 8601 string in UTC (or ``None`` when unknown); ``extra`` keeps any other
+    ``published`` is an ISO 8601 string in UTC (or ``None`` when unknown); ``lang`` is the language code
+    given with the article (ISO 639-1, e.g. ``"pt"``), else the one identified when it is indexed (None where
+    the text has no letters, or in indexes written before languages were kept); ``extra`` keeps any other
     fields of the input record, so nothing a user supplied is dropped.
     """
 
@@ -22,13 +24,17 @@ class Article:
     url: str | None = None
     published: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    lang: str | None = None
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything that changes what is embedded or shown, used to skip unchanged articles."""
-        payload = "\x1f".join(
-            part or "" for part in (self.title, self.text, self.source, self.url, self.published)
-        )
+        """Hash of everything that changes what is embedded or shown, used to skip unchanged articles.
+
+        A language given with the input counts (correcting it updates the article); without one the hash
+        is the one indexes written before languages were kept have stored.
+        """
+        parts = (self.title, self.text, self.source, self.url, self.published) + ((self.lang,) if self.lang else ())
+        payload = "\x1f".join(part or "" for part in parts)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -45,6 +51,7 @@ class Match:
     paragraph: str
     paragraph_score: float
     paragraph_index: int
+    lang: str | None = None
     story: str | None = None
     same_story: bool | None = None
     duplicate_of: str | None = None
@@ -61,11 +68,15 @@ class Match:
 
 @dataclass(frozen=True)
 class Story:
-    """One story: the articles that report the same event, from however many outlets."""
+    """One story: the articles that report the same event, from however many outlets.
+
+    ``sources`` are its outlets; ``languages`` the languages of its articles, the most used first.
+    """
 
     story: str
     size: int
     sources: list[str]
+    languages: list[str]
     headline: str | None
     keywords: list[str]
     first_published: str | None
@@ -95,6 +106,7 @@ class Coverage:
     url: str | None
     published: str | None
     distinct: list[Distinct]
+    lang: str | None = None
 
 
 @dataclass(frozen=True)
