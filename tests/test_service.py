@@ -52,7 +52,7 @@ ARTICLES = [
 ]
 FLOOD = {
     "id": "feeds/wire/flood-1", "title": "Floods cut off villages in Bavaria", "source": "wire-c",
-    "published": "2024-06-02", "lang": "en",
+    "published": "2024-06-02", "lang": "en", "region": "Bavaria",
     "text": "Heavy rain flooded villages along the Danube in Bavaria; rescuers evacuated hundreds of people.",
 }
 
@@ -219,7 +219,8 @@ def test_post_then_get_sees_it_and_writes_need_the_token(start, index_location):
     report = client.post("/articles", json=[FLOOD], headers=AUTH).json()
     assert (report["added"], report["updated"], report["unchanged"], report["paragraphs"]) == (1, 0, 0, 1)
     stored = client.get("/articles/feeds/wire/flood-1").json()  # an id with slashes
-    assert stored["published"] == "2024-06-02T00:00:00+00:00" and stored["extra"] == {"lang": "en"}
+    assert stored["published"] == "2024-06-02T00:00:00+00:00" and stored["extra"] == {"region": "Bavaria"}
+    assert stored["lang"] == "en"
     [hit] = client.get("/similar", params={"q": "Danube floods in Bavaria", "k": 1}).json()
     assert hit["id"] == FLOOD["id"]
     assert client.get("/articles/feeds/wire/flood-1/similar").status_code == 200
@@ -282,7 +283,7 @@ def test_a_writer_outside_the_server_is_served_without_restart(start, index_loca
     before = client.get("/health").json()["generation"]
     error(client.get("/articles/feeds/wire/flood-1"), 404)
     with StoryIndex.open(index_location) as writer:
-        writer.add([Article(**{k: v for k, v in FLOOD.items() if k != "lang"})])
+        writer.add([Article(**{k: v for k, v in FLOOD.items() if k != "region"})])
     assert client.get("/articles/feeds/wire/flood-1").json()["title"] == FLOOD["title"]
     assert client.get("/health").json()["generation"] == before + 1
     assert client.get("/similar", params={"q": "Danube floods", "k": 1}).json()[0]["id"] == FLOOD["id"]
@@ -315,7 +316,6 @@ def test_fuzzed_requests_from_the_openapi_document_never_get_a_server_error(inde
 def test_the_serve_command_runs_a_real_server(index_location):
     """`storycluster serve` as a user runs it: a subprocess on a free port, answering until terminated."""
     import os
-import re
     import subprocess
     import sys
 

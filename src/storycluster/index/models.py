@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..embed.registry import DEFAULT_MODEL, ENGLISH, MULTILINGUAL
+from ..embed.registry import DEFAULT_MODEL, ENGLISH, MULTILINGUAL, MULTILINGUAL_MODEL
 from ..records import Article
 from ..text.language import article_language, normalise_language
 
@@ -34,7 +34,7 @@ def choose_model(articles: Sequence[Article]) -> tuple[str, str]:
     other = sum(lang != "en" for lang in known)
     share = other / len(known) if known else 0.0
     if share >= MIXED_SHARE:
-        return MULTILINGUAL, (
+        return MULTILINGUAL_MODEL, (
             f"{other} of the first {len(articles)} articles are not in English: the new index uses the "
             f"multilingual model, so stories cross languages (--model {ENGLISH} for English only)"
         )
