@@ -12,10 +12,15 @@ Three parts, in one run:
    Targets (issue 15): F1 >= 0.70, cross-language recall >= 0.60. The English model's figures beside it.
 3. English corpora (ecbplus, neus_val, gvc): B-cubed F1 with the multilingual model against the English one
    (target: within 0.03).
+4. Language identification (``--parts langid``): py3langid, as ``StoryIndex.add`` runs it, against
+   lingua-language-detector where installed, on og2021_dev's ``lang`` labels (accuracy, titles/s), and the
+   share of articles identified as not English in the English corpora (what the model choice of a new
+   index, ``storycluster.index.models``, has to stay clear of).
 
     .venv/bin/python bench/languages.py                     # everything (~15 min on 2 quiet cores)
     .venv/bin/python bench/languages.py --parts speed og2021
     .venv/bin/python bench/languages.py --parts english --corpora gvc.jsonl
+    .venv/bin/python bench/languages.py --parts langid
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from common import Timer, load_jsonl, require_data, temporary_index_dir
 
 from storycluster import Article, Embedder, StoryIndex, split_paragraphs
 from storycluster.index.scoring import score_index
+from storycluster.text.language import article_language
 
 MULTILINGUAL = "multilingual"
 ENGLISH = None  # the default model
@@ -106,7 +112,7 @@ def cross_language_recall(
             if languages[a] != languages[b]:
                 pair = tuple(sorted((languages[a] or "?", languages[b] or "?")))
                 counts[pair][0] += 1
-                counts[pair][1] += predicted.get(a) == predicted.get(b) is not None
+                counts[pair][1] += a in predicted and predicted.get(a) == predicted.get(b)
     return {pair: (total, together) for pair, (total, together) in counts.items()}
 
 
@@ -148,10 +154,50 @@ def english(corpora: list[str]) -> None:
     print("target: within 0.03 of the English model")
 
 
+def langid() -> None:
+    """Language identification: accuracy and speed on og2021_dev titles; non-English share of English corpora."""
+    rows = load_jsonl(require_data("og2021_dev.jsonl"))
+    gold = [row["lang"] for row in rows]
+    detectors = {"py3langid (storycluster)": lambda row: article_language(row.get("title"), row.get("text") or "")}
+    try:
+        from lingua import LanguageDetectorBuilder
+
+        lingua = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+
+        def lingua_code(row: dict) -> str | None:
+            found = lingua.detect_language_of(row.get("title") or row.get("text") or "")
+            return found.iso_code_639_1.name.lower() if found else None
+
+        detectors["lingua (high accuracy)"] = lingua_code
+    except ImportError:
+        print("lingua-language-detector is not installed: py3langid alone")
+    print("\nlanguage identification on og2021_dev titles: | identifier | accuracy | titles/s | worst languages |")
+    print("|---|---|---|---|")
+    for name, detect in detectors.items():
+        detect(rows[0])  # load the model outside the timing
+        with Timer() as timer:
+            found = [detect(row) for row in rows]
+        right: dict[str, list[bool]] = defaultdict(list)
+        for want, got in zip(gold, found):
+            right[want].append(want == got)
+        worst = sorted((statistics.mean(v), lang) for lang, v in right.items() if len(v) >= 50)[:2]
+        accuracy = statistics.mean(w == g for w, g in zip(gold, found))
+        print(f"| {name} | {accuracy:.3f} | {len(rows) / timer.seconds:.0f} | "
+              + ", ".join(f"{lang} {share:.3f}" for share, lang in worst) + " |", flush=True)
+    print("\nidentified as not English in the English corpora (headline + text): | corpus | articles | not English |")
+    print("|---|---|---|")
+    for name in ["ecbplus.jsonl", "neus_val.jsonl", "gvc.jsonl", "basil.jsonl", "uci_news_dev.jsonl",
+                 "googlenews_ts.jsonl"]:
+        rows = load_jsonl(require_data(name))
+        found = Counter(article_language(row.get("title"), row.get("text") or "") for row in rows)
+        other = len(rows) - found["en"]
+        print(f"| {name} | {len(rows)} | {other / len(rows):.3f} ({', '.join(f'{k} {v}' for k, v in found.most_common(4)[1:])}) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", choices=["speed", "og2021", "english"],
-                        default=["speed", "og2021", "english"])
+    parser.add_argument("--parts", nargs="+", choices=["speed", "og2021", "english", "langid"],
+                        default=["speed", "og2021", "english", "langid"])
     parser.add_argument("--og2021-models", nargs="+", choices=list(MODELS), default=list(MODELS),
                         help="models to score og2021_dev with (the first sets the order of the pair table)")
     parser.add_argument("--corpora", nargs="+", default=ENGLISH_CORPORA, help="English corpora to compare on")
@@ -167,6 +213,8 @@ def main() -> None:
         og2021(args.og2021_models)
     if "english" in args.parts:
         english(args.corpora)
+    if "langid" in args.parts:
+        langid()
 
 
 if __name__ == "__main__":

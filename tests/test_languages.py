@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -106,7 +107,7 @@ def test_languages_are_identified_unless_given(world):
     assert world.get(SEED_ID).lang == "en"
 
 
-def test_a_given_language_wins_and_is_part_of_the_content(tmp_path, world_dir):
+def test_a_given_language_wins_and_correcting_it_updates_the_article(tmp_path, world_dir):
     path = tmp_path / "index"
     shutil.copytree(world_dir, path)
     with StoryIndex.open(path) as index:
@@ -114,9 +115,10 @@ def test_a_given_language_wins_and_is_part_of_the_content(tmp_path, world_dir):
                         published=WORLD[0].published, lang="PT-br")
         assert index.add([wrong]).updated == 1
         assert index.get("quake-en").lang == "pt"
-        assert index.add([WORLD[0]]).updated == 1  # without a given language it is identified again
+        assert index.add([WORLD[0]]).unchanged == 1  # without a given language the stored one stays
+        assert index.add([index.get("quake-en")]).unchanged == 1  # a stored article round-trips
+        assert index.add([replace(WORLD[0], lang="en")]).updated == 1
         assert index.get("quake-en").lang == "en"
-        assert index.add([WORLD[0]]).unchanged == 1
 
 
 def test_language_filters_keep_and_drop(world):

@@ -30,11 +30,12 @@ class Article:
     def content_hash(self) -> str:
         """Hash of everything that changes what is embedded or shown, used to skip unchanged articles.
 
-        A language given with the input counts (correcting it updates the article); without one the hash
-        is the one indexes written before languages were kept have stored.
+        The language is left out (it may be identified rather than given): an index compares a given
+        language with the stored one on its own.
         """
-        parts = (self.title, self.text, self.source, self.url, self.published) + ((self.lang,) if self.lang else ())
-        payload = "\x1f".join(part or "" for part in parts)
+        payload = "\x1f".join(
+            part or "" for part in (self.title, self.text, self.source, self.url, self.published)
+        )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -408,11 +408,10 @@ class StoryIndex:
         from ..stories.stored import update_stories  # scikit-learn and the clustering load only for writers
 
         unique = {article.id: article for article in map(_normalised, chunk)}  # the last of duplicate ids wins
-        stored = self._snapshot.db.content_hashes(list(unique))
-        todo = [a for a in unique.values() if stored.get(a.id) != a.content_hash]
+        stored = self._snapshot.db.versions(list(unique))
+        todo = [a for a in unique.values() if _changed(a, stored.get(a.id))]
         if not todo:
             return np.array([0, 0, len(unique), 0])
-        hashes = [a.content_hash for a in todo]  # of the input: an identified language is not part of it
         todo = [a if a.lang else replace(a, lang=article_language(a.title, a.text)) for a in todo]
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
         embedded = self._embed(todo, split, progress, encode, self.embedder.max_words)
@@ -424,9 +423,7 @@ class StoryIndex:
                 snapshot.df = snapshot.df + document_frequencies(terms)
                 added = []
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
-                    article_key, paragraph_keys = db.insert_article(
-                        article, paragraphs, pack(terms[row]), content_hash=hashes[row]
-                    )
+                    article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
                     added.append(article_key)
                     snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs, fill=fill)
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :], fill=fill)
@@ -566,6 +563,13 @@ def _normalised(article: Article) -> Article:
         return replace(article, published=parse_date(article.published))
     except ValueError:
         raise StoryclusterError(f"article {article.id!r}: unreadable date {article.published!r}") from None
+
+
+def _changed(article: Article, stored: tuple[str, str | None] | None) -> bool:
+    """Whether ``article`` is new or differs from its stored version (content, or a given language)."""
+    if stored is None or stored[0] != article.content_hash:
+        return True
+    return article.lang is not None and article.lang != stored[1]
 
 
 def _filters(

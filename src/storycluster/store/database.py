@@ -172,11 +172,12 @@ class Database:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored content hash of each of ``ids`` that exists."""
-        found: dict[str, str] = {}
-        rows = self._select_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", ids)
-        found.update({row["id"]: row["content_hash"] for row in rows})
+    def versions(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """The stored content hash and language of each of ``ids`` that exists."""
+        found: dict[str, tuple[str, str | None]] = {}
+        lang = "lang" if self.has_lang else "NULL"
+        rows = self._select_in(f"SELECT id, content_hash, {lang} FROM articles WHERE id IN ({{marks}})", ids)
+        found.update({row[0]: (row[1], row[2]) for row in rows})
         return found
 
     def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
@@ -200,20 +201,15 @@ class Database:
             self.connection.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
         return article_keys, paragraph_keys, terms
 
-    def insert_article(
-        self, article: Article, paragraphs: Sequence[str], terms: bytes, *, content_hash: str | None = None
-    ) -> tuple[int, list[int]]:
-        """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys.
-
-        ``content_hash`` is the hash of the article as it came in (default: ``article.content_hash``).
-        """
+    def insert_article(self, article: Article, paragraphs: Sequence[str], terms: bytes) -> tuple[int, list[int]]:
+        """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys."""
         row = self.connection.execute(
             "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms, lang)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
             (
                 article.id, article.title, article.text, article.source, article.url, article.published,
-                json.dumps(article.extra, ensure_ascii=False, default=str), content_hash or article.content_hash,
-                utc_now(), terms, article.lang,
+                json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(), terms,
+                article.lang,
             ),
         ).fetchone()
         article_key = int(row[0])
