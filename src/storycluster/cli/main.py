@@ -154,7 +154,8 @@ def index(
 
     Each article's language is its lang field (an ISO 639-1 code such as pt), else identified from its
     text. A new index without --model takes the multilingual model when at least a fifth of its first 200
-    articles are not in English, else the English one, and says on stderr which and how to choose the other.
+    articles are not in English, else the English one; where any is not, it says on stderr which model it
+    took and how to choose the other.
 
     --engine ray reads JSON lines, CSV and Parquet files as a Ray Dataset and embeds them on a pool of
     --workers actors (each loads the model once); the index is the same as with the local engine.
@@ -184,7 +185,8 @@ def index(
     if model is None and not _exists(index_dir):
         sample, articles = _peek(articles, SAMPLE)
         model, note = choose_model(sample)
-        click.echo(f"storycluster: {note}", err=True)
+        if note:
+            click.echo(f"storycluster: {note}", err=True)
     with (
         StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index,
         tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar,

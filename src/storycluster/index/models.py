@@ -4,7 +4,8 @@ The English model (all-MiniLM-L6-v2) groups English stories best; the multilingu
 is the one whose vectors match across languages. A newcomer who indexes mixed-language news without naming a
 model should not get English-only stories without a word: ``storycluster index`` samples the first
 ``SAMPLE`` articles of a new index and takes the multilingual model where at least ``MIXED_SHARE`` of them
-are in another language than English, and says on stderr which model it took and how to choose the other.
+are in another language than English; where any of them is, it says on stderr which model it took and how
+to choose the other (all-English input keeps the English model without a word).
 
 The threshold sits between the English corpora and the mixed one (``bench/languages.py``, py3langid on
 headline + text): 0.0-0.2% of the articles of ecbplus, neus_val, gvc and basil, 1.2% of googlenews_ts and
@@ -24,22 +25,22 @@ SAMPLE = 200
 MIXED_SHARE = 0.2
 
 
-def choose_model(articles: Sequence[Article]) -> tuple[str, str]:
-    """The model for a new index whose first articles are ``articles``, and a note saying why and how to
-    choose the other (for stderr)."""
+def choose_model(articles: Sequence[Article]) -> tuple[str, str | None]:
+    """The model for a new index whose first articles are ``articles``, and a note for stderr saying which
+    and how to choose the other (None when every article is in English: nothing to say)."""
     languages = [
         (normalise_language(a.lang) if a.lang else None) or article_language(a.title, a.text) for a in articles
     ]
     known = [lang for lang in languages if lang]
     other = sum(lang != "en" for lang in known)
-    share = other / len(known) if known else 0.0
-    if share >= MIXED_SHARE:
+    if not other:
+        return DEFAULT_MODEL, None
+    if other >= MIXED_SHARE * len(known):
         return MULTILINGUAL_MODEL, (
             f"{other} of the first {len(articles)} articles are not in English: the new index uses the "
             f"multilingual model, so stories cross languages (--model {ENGLISH} for English only)"
         )
     return DEFAULT_MODEL, (
-        f"the new index uses the English model {DEFAULT_MODEL.rsplit('/', 1)[-1]}"
-        f"{f' ({other} of the first {len(articles)} articles are not in English)' if other else ''}; "
-        f"--model {MULTILINGUAL} makes stories cross languages"
+        f"{other} of the first {len(articles)} articles are not in English: the new index uses the English "
+        f"model; --model {MULTILINGUAL} makes stories cross languages"
     )
