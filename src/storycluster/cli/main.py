@@ -154,8 +154,8 @@ def index(
 
     Each article's language is its lang field (an ISO 639-1 code such as pt), else identified from its
     text. A new index without --model takes the multilingual model when at least a fifth of its first 200
-    articles are not in English, else the English one; where any is not, it says on stderr which model it
-    took and how to choose the other.
+    articles are not in English (and says so on stderr, with how to choose the English one), else the
+    English one.
 
     --engine ray reads JSON lines, CSV and Parquet files as a Ray Dataset and embeds them on a pool of
     --workers actors (each loads the model once); the index is the same as with the local engine.
