@@ -133,3 +133,24 @@ def empty_location(store_kind, request, tmp_path) -> str:
     if store_kind == "directory":
         return str(tmp_path / "empty")
     return request.getfixturevalue("pg_databases").create()
+
+
+@pytest.fixture(scope="session")
+def multilingual_embedder():
+    """The multilingual embedder (USE multilingual v3) with its model loaded, once per test session."""
+    from storycluster import Embedder
+
+    embedder = Embedder("multilingual")
+    embedder.encode(["warm up"])
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def multilingual_seed_index_dir(tmp_path_factory, multilingual_embedder) -> Path:
+    """An index of seeds/ with the multilingual model, built once; tests copy it before changing it."""
+    from storycluster import ArticleReader, StoryIndex
+
+    path = tmp_path_factory.mktemp("seed-multilingual") / "index"
+    with StoryIndex.open(path, model="multilingual", create=True) as index:
+        index.add(ArticleReader().read([SEEDS]))
+    return path

@@ -52,7 +52,7 @@ def test_index_then_similar_by_text_id_and_file(runner, tmp_path, embedder):
     assert [h["id"] for h in lines(result.stdout)] == ["w1"]
 
     result = runner.invoke(main, ["similar", "Hezbollah", "--index", index_dir, "--format", "table"])
-    assert result.stdout.splitlines()[0].split() == ["SCORE", "ID", "SOURCE", "PUBLISHED", "STORY", "TITLE", "PARAGRAPH"]
+    assert result.stdout.splitlines()[0].split() == ["SCORE", "ID", "SOURCE", "LANG", "PUBLISHED", "STORY", "TITLE", "PARAGRAPH"]
 
     result = runner.invoke(main, ["info", "--index", index_dir])
     info = json.loads(result.stdout)

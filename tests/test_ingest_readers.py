@@ -44,7 +44,7 @@ def test_real_pages_never_crash_the_reader_and_each_page_with_an_article_gives_o
             continue
         assert len(articles) == 1, (file.name, reader.problems[-1:])
         article = articles[0]
-        assert len(article.text) >= 100 and article.title and article.extra["language"], file.name
+        assert len(article.text) >= 100 and article.title and article.lang, file.name
         assert "<p>" not in article.text and "</" not in article.text
     assert len(files) == 40
 
@@ -57,7 +57,7 @@ def test_a_page_gives_its_article_without_the_boilerplate_around_it(tmp_path):
     article = articles[0]
     assert article.text == story("Rotterdam") and article.title == "Dock strike halts Rotterdam"
     assert not any(word in article.text for word in BOILERPLATE)
-    assert (article.source, article.published, article.extra["language"]) == ("Harbour Times", "2024-05-02T08:30:00+00:00", "en")
+    assert (article.source, article.published, article.lang) == ("Harbour Times", "2024-05-02T08:30:00+00:00", "en")
 
 
 def test_html_inside_a_text_field_loses_its_boilerplate_too(tmp_path):

@@ -91,8 +91,8 @@ def kernel_env(monkeypatch):
     return monkeypatch
 
 
-def test_there_are_three_notebooks():
-    assert NAMES == ["01_quickstart.ipynb", "02_story_map.ipynb", "03_grouping_quality.ipynb"]
+def test_there_are_four_notebooks():
+    assert NAMES == ["01_quickstart.ipynb", "02_story_map.ipynb", "03_grouping_quality.ipynb", "04_languages.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)

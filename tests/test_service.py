@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import httpx
@@ -52,7 +52,7 @@ ARTICLES = [
 ]
 FLOOD = {
     "id": "feeds/wire/flood-1", "title": "Floods cut off villages in Bavaria", "source": "wire-c",
-    "published": "2024-06-02", "lang": "en",
+    "published": "2024-06-02", "lang": "en", "region": "Bavaria",
     "text": "Heavy rain flooded villages along the Danube in Bavaria; rescuers evacuated hundreds of people.",
 }
 
@@ -160,7 +160,7 @@ def test_every_read_endpoint_answers_with_the_python_api_records(start):
     window = {"q": "earthquake", "since": "2024-03-02", "until": "2024-03-02"}
     assert [m["id"] for m in client.get("/similar", params=window).json()] == ["quake-2"]
 
-    assert client.get("/articles/quake-1").json() == asdict(ARTICLES[0])
+    assert client.get("/articles/quake-1").json() == asdict(replace(ARTICLES[0], lang="en"))  # identified
     related = client.get("/articles/quake-1/similar", params={"k": 3}).json()
     assert related[0]["id"] == "quake-2" and related[0]["same_story"] is True
     assert "quake-1" not in {m["id"] for m in related}
@@ -218,7 +218,8 @@ def test_post_then_get_sees_it_and_writes_need_the_token(start, index_location):
     report = client.post("/articles", json=[FLOOD], headers=AUTH).json()
     assert (report["added"], report["updated"], report["unchanged"], report["paragraphs"]) == (1, 0, 0, 1)
     stored = client.get("/articles/feeds/wire/flood-1").json()  # an id with slashes
-    assert stored["published"] == "2024-06-02T00:00:00+00:00" and stored["extra"] == {"lang": "en"}
+    assert stored["published"] == "2024-06-02T00:00:00+00:00" and stored["extra"] == {"region": "Bavaria"}
+    assert stored["lang"] == "en"
     [hit] = client.get("/similar", params={"q": "Danube floods in Bavaria", "k": 1}).json()
     assert hit["id"] == FLOOD["id"]
     assert client.get("/articles/feeds/wire/flood-1/similar").status_code == 200
@@ -281,7 +282,7 @@ def test_a_writer_outside_the_server_is_served_without_restart(start, index_loca
     before = client.get("/health").json()["generation"]
     error(client.get("/articles/feeds/wire/flood-1"), 404)
     with StoryIndex.open(index_location) as writer:
-        writer.add([Article(**{k: v for k, v in FLOOD.items() if k != "lang"})])
+        writer.add([Article(**{k: v for k, v in FLOOD.items() if k != "region"})])
     assert client.get("/articles/feeds/wire/flood-1").json()["title"] == FLOOD["title"]
     assert client.get("/health").json()["generation"] == before + 1
     assert client.get("/similar", params={"q": "Danube floods", "k": 1}).json()[0]["id"] == FLOOD["id"]

@@ -97,8 +97,8 @@ def test_cli_stories_and_story(index_location, empty_location):
     result = runner.invoke(main, ["stories", "--index", index_location])
     assert result.exit_code == 0, result.output
     [story] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert set(story) == {"story", "size", "sources", "headline", "keywords", "first_published", "last_published",
-                          "articles"}
+    assert set(story) == {"story", "size", "sources", "languages", "headline", "keywords", "first_published",
+                          "last_published", "articles"}
     shown = runner.invoke(main, ["stories", "--index", index_location, "--story", story["story"]])
     assert json.loads(shown.stdout)["coverage"][0]["id"] == SEED_ID
     missing = runner.invoke(main, ["stories", "--index", index_location, "--story", "s999"])

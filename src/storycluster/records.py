@@ -11,7 +11,9 @@ from typing import Any
 class Article:
     """One news article as read from input.
 
-    ``published`` is an ISO 8601 string in UTC (or ``None`` when unknown); ``extra`` keeps any other
+    ``published`` is an ISO 8601 string in UTC (or ``None`` when unknown); ``lang`` is the language code
+    given with the article (ISO 639-1, e.g. ``"pt"``), else the one identified when it is indexed (None where
+    the text has no letters, or in indexes written before languages were kept); ``extra`` keeps any other
     fields of the input record, so nothing a user supplied is dropped.
     """
 
@@ -22,10 +24,15 @@ class Article:
     url: str | None = None
     published: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    lang: str | None = None
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything that changes what is embedded or shown, used to skip unchanged articles."""
+        """Hash of everything that changes what is embedded or shown, used to skip unchanged articles.
+
+        The language is left out (it may be identified rather than given): an index compares a given
+        language with the stored one on its own.
+        """
         payload = "\x1f".join(
             part or "" for part in (self.title, self.text, self.source, self.url, self.published)
         )
@@ -45,6 +52,7 @@ class Match:
     paragraph: str
     paragraph_score: float
     paragraph_index: int
+    lang: str | None = None
     story: str | None = None
     same_story: bool | None = None
     duplicate_of: str | None = None
@@ -61,11 +69,15 @@ class Match:
 
 @dataclass(frozen=True)
 class Story:
-    """One story: the articles that report the same event, from however many outlets."""
+    """One story: the articles that report the same event, from however many outlets.
+
+    ``sources`` are its outlets; ``languages`` the languages of its articles, the most used first.
+    """
 
     story: str
     size: int
     sources: list[str]
+    languages: list[str]
     headline: str | None
     keywords: list[str]
     first_published: str | None
@@ -95,6 +107,7 @@ class Coverage:
     url: str | None
     published: str | None
     distinct: list[Distinct]
+    lang: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,17 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..engines import ENGINES
-from ..errors import InputError, StoryclusterError
+from ..errors import IndexNotFoundError, InputError, StoryclusterError
 from ..ingest.reader import DEFAULT_MAX_CHARS, FORMATS, ArticleReader, FieldMap
-from ..records import StoryCoverage
+from ..records import Article, StoryCoverage
 from .output import print_records
 
 DEFAULT_INDEX = "indexes/default"
@@ -65,8 +66,9 @@ def index_option(function: Callable) -> Callable:
 def model_option(function: Callable) -> Callable:
     return click.option(
         "--model", "-m", envvar="STORYCLUSTER_MODEL", default=None,
-        help="Sentence-transformers model name or path (env STORYCLUSTER_MODEL); default: the index's own "
-        "model, or all-MiniLM-L6-v2 for a new index.",
+        help="'english' (all-MiniLM-L6-v2), 'multilingual' (USE multilingual v3, 16 languages in one space) "
+        "or a sentence-transformers model name or path (env STORYCLUSTER_MODEL); default: the index's own "
+        "model; for a new index, by the language of its first articles.",
     )(function)
 
 def backend_option(function: Callable) -> Callable:
@@ -89,7 +91,7 @@ _READER_OPTIONS = (
     click.option("--max-chars", type=int, default=DEFAULT_MAX_CHARS, show_default=True, help="Skip articles longer than this."),
     *(
         click.option(f"--{name}-field", default=name, show_default=True, help=f"Input field holding the {name}.")
-        for name in ("id", "title", "text", "source", "url", "published")
+        for name in ("id", "title", "text", "source", "url", "published", "lang")
     ),
 )
 
@@ -147,12 +149,17 @@ def index(
     """Add articles from files, directories or stdin ("-") to an index.
 
     Reads .txt/.md files (one article each; a first line standing alone is the title), JSON lines and
-    CSV with the fields id, title, text, source, url, published; web pages (.html: the article without
+    CSV with the fields id, title, text, source, url, published, lang; web pages (.html: the article without
     its boilerplate), RSS/Atom feeds (.xml/.rss/.atom: one article per entry), WARC archives
     (.warc/.warc.gz: one per HTML response) and http(s) addresses of a page or feed. Without a known
     suffix the format is told from the content. Only new or changed articles are
     embedded, so running the same command again adds nothing. Unreadable records are reported on stderr
     with their file and line and skipped (exit code 3), unless --strict stops at the first one.
+
+    Each article's language is its lang field (an ISO 639-1 code such as pt), else identified from its
+    text. A new index without --model takes the multilingual model when at least a fifth of its first 200
+    articles are not in English (and says so on stderr, with how to choose the English one), else the
+    English one.
 
     --engine ray reads JSON lines, CSV and Parquet files as a Ray Dataset and embeds them on a pool of
     --workers actors (each loads the model once); the index is the same as with the local engine.
@@ -161,6 +168,7 @@ def index(
     Examples:
       storycluster index seeds/
       storycluster index articles.jsonl --index indexes/news
+      storycluster index mundo.jsonl --index indexes/world --model multilingual
       cat feed.jsonl | storycluster index - --text-field body --published-field date
       storycluster index page.html feed.xml crawl.warc.gz https://example.org/rss.xml
       storycluster index feeds/ --engine ray --workers 4
@@ -170,6 +178,7 @@ def index(
 
     from ..engines import open_engine
     from ..index import StoryIndex
+    from ..index.models import SAMPLE, choose_model
 
     if engine_name == "ray" and (reader.encoding or reader.input_format):
         raise click.UsageError("--engine ray reads UTF-8 files by suffix: drop --encoding and --input-format")
@@ -178,6 +187,11 @@ def index(
     except ValueError as exc:
         raise click.UsageError(f"{exc} (--address and --workers go with --engine ray)") from None
     articles = _reported(engine.read(paths, reader), reader)
+    if model is None and not _exists(index_dir):
+        sample, articles = _peek(articles, SAMPLE)
+        model, note = choose_model(sample)
+        if note:
+            click.echo(f"storycluster: {note}", err=True)
     with (
         StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index,
         tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar,
@@ -191,6 +205,24 @@ def index(
     print_records([summary], output_format)
     if reader.skipped:
         raise click.exceptions.Exit(InputError.exit_code)
+
+def _exists(index_dir: str) -> bool:
+    """Whether there is an index at ``index_dir`` already."""
+    from ..index import StoryIndex
+
+    try:
+        StoryIndex.open(index_dir).close()
+    except IndexNotFoundError:
+        return False
+    return True
+
+
+def _peek(articles: Iterable[Article], n: int) -> tuple[list[Article], Iterator[Article]]:
+    """The first ``n`` articles, and an iterator over all of them (those first again)."""
+    iterator = iter(articles)
+    first = list(islice(iterator, n))
+    return first, chain(first, iterator)
+
 
 def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
     """Pass articles through, logging each read problem on stderr as soon as it happens."""
@@ -214,6 +246,8 @@ def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
 @click.option("--level", type=click.Choice(["article", "paragraph"]), default="article", show_default=True, help="Return articles or single paragraphs.")
 @click.option("--source", multiple=True, help="Only this outlet (repeatable).")
 @click.option("--exclude-source", multiple=True, help="Not this outlet (repeatable).")
+@click.option("--lang", multiple=True, help="Only articles in this language, an ISO 639-1 code such as pt (repeatable).")
+@click.option("--exclude-lang", multiple=True, help="Not articles in this language (repeatable).")
 @click.option("--since", help="Only articles published on or after this date (ISO 8601).")
 @click.option("--until", help="Only articles published on or before this date (ISO 8601).")
 @click.option("--all", "all_copies", is_flag=True, help="Show every wire copy instead of one per group of copies.")
@@ -221,21 +255,23 @@ def _reported(articles: Iterable, reader: ArticleReader) -> Iterable:
 def similar(
     text: str | None, article_id: str | None, file_path: str | None, index_dir: str, model: str | None,
     backend: str | None, k: int,
-    level: str, source: tuple[str, ...], exclude_source: tuple[str, ...], since: str | None, until: str | None,
-    all_copies: bool, output_format: str,
+    level: str, source: tuple[str, ...], exclude_source: tuple[str, ...], lang: tuple[str, ...],
+    exclude_lang: tuple[str, ...], since: str | None, until: str | None, all_copies: bool, output_format: str,
 ) -> None:
     """Related reporting for a text, a stored article (--id) or a file (--file).
 
     Prints one JSON object per hit: id, score, title, source, url, published, the best-matching
-    paragraph as evidence (paragraph, paragraph_score), its story, and for a wire copy the article it
-    copies (duplicate_of); copies of one text show once (the others in "copies") unless --all.
-    TEXT "-" reads the query from stdin.
+    paragraph as evidence (paragraph, paragraph_score), lang, its story, and for a wire copy the article
+    it copies (duplicate_of); copies of one text show once (the others in "copies") unless --all.
+    TEXT "-" reads the query from stdin. On an index built with --model multilingual the query may be in
+    any of its 16 languages and finds reports in the others.
 
     \b
     Examples:
       storycluster similar "Who is sending air defence systems to Hezbollah?" -k 5
       storycluster similar --id 000_a9ac1080b439bae5 --exclude-source example.com
       storycluster similar --file draft.txt --level paragraph --format table
+      storycluster similar "O Irã vai enviar mísseis à Rússia" --index indexes/world --exclude-lang pt
     """
     from ..index.story_index import StoryIndex
 
@@ -244,8 +280,8 @@ def similar(
         raise click.UsageError("give exactly one of TEXT, --id or --file")
     story_index = StoryIndex.open(index_dir, model=model, backend=backend)
     options: dict[str, Any] = dict(
-        k=k, level=level, sources=source, exclude_sources=exclude_source, since=since, until=until,
-        all_copies=all_copies,
+        k=k, level=level, sources=source, exclude_sources=exclude_source, languages=lang,
+        exclude_languages=exclude_lang, since=since, until=until, all_copies=all_copies,
     )
     if article_id:
         matches = story_index.similar_to(article_id, **options)
@@ -254,7 +290,7 @@ def similar(
         matches = story_index.similar(query, **options)
     print_records(
         [m.to_dict() for m in matches], output_format,
-        columns=("score", "id", "source", "published", "story", "title", "paragraph"),
+        columns=("score", "id", "source", "lang", "published", "story", "title", "paragraph"),
     )
 
 def _read_query(text: str | None, file_path: str | None) -> str:
@@ -309,8 +345,8 @@ def stories(
     """Group the index into stories (the same event told by many outlets) and print them.
 
     Re-clusters the whole index and stores the grouping (story ids stay where membership carries over),
-    then prints one object per story: story, size, sources, headline, keywords, first_published,
-    last_published and articles. --story S prints one story's coverage instead.
+    then prints one object per story: story, size, sources, languages (most used first), headline,
+    keywords, first_published, last_published and articles. --story S prints one story's coverage instead.
 
     \b
     Examples:
@@ -329,7 +365,7 @@ def stories(
         found = story_index.stories(min_size=min_size, since=since, until=until)
         print_records(
             [s.to_dict() for s in found], output_format,
-            columns=("story", "size", "sources", "first_published", "keywords", "headline"),
+            columns=("story", "size", "sources", "languages", "first_published", "keywords", "headline"),
         )
 
 
@@ -340,18 +376,20 @@ def _print_coverage(detail: StoryCoverage, output_format: str) -> None:
     print_records([detail.story.to_dict()], output_format, vertical=True)
     click.echo()
     rows = [
-        {"id": c.id, "source": c.source, "published": c.published, "novelty": d.novelty, "distinct": d.paragraph}
+        {"id": c.id, "source": c.source, "lang": c.lang, "published": c.published, "novelty": d.novelty,
+         "distinct": d.paragraph}
         for c in detail.coverage for d in c.distinct
     ]
-    print_records(rows, output_format, columns=("id", "source", "published", "novelty", "distinct"))
+    print_records(rows, output_format, columns=("id", "source", "lang", "published", "novelty", "distinct"))
 
 
 @main.command(name="eval")
 @click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index (directory or postgresql:// URL) instead of a temporary one.")
 @click.option("--label-field", default="story", show_default=True, help="Input field holding the true story label.")
+@model_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) -> None:
+def evaluate(data: str, index_dir: str | None, label_field: str, model: str | None, quiet: bool) -> None:
     """Score the story grouping and retrieval on a labelled JSON-lines file.
 
     Indexes DATA (a temporary index unless --index is given), clusters it with the defaults and prints
@@ -362,6 +400,7 @@ def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) ->
     Examples:
       storycluster eval ../shared/bench/ecbplus.jsonl
       storycluster eval labelled.jsonl --index indexes/labelled --label-field event
+      storycluster eval ../shared/bench/og2021_dev.jsonl --model multilingual
     """
     import tempfile
 
@@ -376,7 +415,7 @@ def evaluate(data: str, index_dir: str | None, label_field: str, quiet: bool) ->
     if not labels:
         raise InputError(f"{data}: no record has a {label_field!r} label")
     with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch:
-        with StoryIndex.open(index_dir or Path(scratch) / "index", create=True) as story_index:
+        with StoryIndex.open(index_dir or Path(scratch) / "index", model=model, create=True) as story_index:
             with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
                 story_index.add(articles, progress=bar.update)
             report = score_index(story_index, labels)

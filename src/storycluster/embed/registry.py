@@ -1,6 +1,9 @@
-"""Which model a name means: the packaged default, a local path or a hub name, and loading it with torch.
+"""Which model a name means: the packaged English default, the packaged multilingual model, a local path or a
+hub name, and loading a sentence-transformers model with torch.
 
-Both backends (``onnx.py`` exports from the torch model; ``embedder.py`` runs either) find models here.
+Both sentence-transformers backends (``onnx.py`` exports from the torch model; ``embedder.py`` runs either)
+find models here. ``multilingual`` names Universal Sentence Encoder multilingual v3 (``use.py``), which is
+not a sentence-transformers model and runs on its own numpy backend.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+MULTILINGUAL_MODEL = "universal-sentence-encoder-multilingual-v3"
+ENGLISH = "english"
+MULTILINGUAL = "multilingual"
+_PACKAGED = {DEFAULT_MODEL, "all-MiniLM-L6-v2", ENGLISH}
+_ALIASES = {name: DEFAULT_MODEL for name in _PACKAGED} | {MULTILINGUAL: MULTILINGUAL_MODEL}
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +35,13 @@ def default_model() -> str:
 
 
 def canonical_model_name(name: str) -> str:
-    """The name recorded in an index manifest: aliases of the default collapse to one name."""
-    return DEFAULT_MODEL if name in _PACKAGED else name
+    """The name recorded in an index manifest: aliases (``english``, ``multilingual``...) collapse to one name."""
+    return _ALIASES.get(name, name)
+
+
+def is_multilingual(name: str) -> bool:
+    """Whether ``name`` means the packaged multilingual model (its vectors match across 16 languages)."""
+    return canonical_model_name(name) == MULTILINGUAL_MODEL
 
 
 def _resolve(name: str) -> str:

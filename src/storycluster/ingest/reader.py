@@ -67,6 +67,7 @@ class FieldMap:
     source: str = "source"
     url: str = "url"
     published: str = "published"
+    lang: str = "lang"
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,7 @@ class ArticleReader:
             url=_optional(_string_field(record, names.url, location)),
             published=self._date(published, location),
             extra={k: v for k, v in record.items() if k not in used and v not in (None, "")},
+            lang=_optional(_string_field(record, names.lang, location)),
         )
 
     def _date(self, value: Any, location: str) -> str | None:

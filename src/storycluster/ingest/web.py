@@ -2,7 +2,8 @@
 
 Extraction is trafilatura's (boilerplate such as menus, cookie banners, "related articles" and comments
 is dropped; its fallbacks, readability and jusText, are on), the date htmldate's (through trafilatura:
-the original publication date, not the last change) and the language py3langid's, read from the text.
+the original publication date, not the last change) and the language identified from the headline and
+text (``text.language``), stored as the article's ``lang``.
 The libraries load on first use.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..text.language import article_language
 from .fetch import normalize_url
 from .html import body_text, extractor_config
 
@@ -33,7 +35,7 @@ class Page:
         """The page as an input record with id ``article_id`` (see ``ArticleReader.read_records``)."""
         return {
             "id": article_id, "title": self.title, "text": self.text, "url": self.url,
-            "published": self.published, "source": self.source, "language": self.language,
+            "published": self.published, "source": self.source, "lang": self.language,
         }
 
 
@@ -67,17 +69,8 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
         published=document.date or None,
         source=_clean(document.sitename) or _clean(document.hostname) or (urlsplit(url).hostname if url else None),
         url=normalize_url(document.url or url) if document.url or url else None,
-        language=detect_language(text),
+        language=article_language(document.title, text),
     )
-
-
-def detect_language(text: str) -> str | None:
-    """The ISO 639-1 code of the language ``text`` is written in (None for very short texts)."""
-    if len(text) < 20:
-        return None
-    import py3langid
-
-    return str(py3langid.classify(text[:5000])[0])
 
 
 def _metadata(markup: bytes | str, url: str | None) -> Any:

@@ -3,7 +3,7 @@
 Endpoints (OpenAPI document at ``/openapi.json``, docs at ``/docs`` and ``/redoc``, offline)::
 
     GET  /health                        status and size of the served generation
-    GET  /similar?q=TEXT&k=&level=&source=&exclude_source=&since=&until=
+    GET  /similar?q=TEXT&k=&level=&source=&exclude_source=&lang=&exclude_lang=&since=&until=
     GET  /articles/{id}                 one stored article
     GET  /articles/{id}/similar         related reporting for a stored article (same filters as /similar)
     GET  /stories?since=&until=&min_size=
@@ -46,9 +46,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi_offline import FastAPIOffline
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from fastapi_offline import FastAPIOffline
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,6 +69,7 @@ from ..store.base import resolve_location
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_QUERY_CHARS = 20_000
 MAX_K = 100
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"  # pt, pt-BR, zh_Hant
 CONFIG_ENV = "STORYCLUSTER_SERVE_CONFIG"
 
 _STATUS = {  # other errors: 422
@@ -120,6 +121,9 @@ class ArticleIn(BaseModel):
     source: str | None = Field(None, description="The outlet, for source filters.")
     url: str | None = None
     published: DateParam = Field(None, description="Publication date, ISO 8601 (UTC if no zone is given).")
+    lang: str | None = Field(
+        None, pattern=LANGUAGE_TAG, description="Language, ISO 639-1 (e.g. pt); identified from the text when absent."
+    )
 
 
 def query_options(
@@ -127,13 +131,21 @@ def query_options(
     level: Annotated[Level, Query(description="Return articles or single paragraphs.")] = "article",
     source: Annotated[list[str] | None, Query(description="Only this outlet (repeatable).")] = None,
     exclude_source: Annotated[list[str] | None, Query(description="Not this outlet (repeatable).")] = None,
+    lang: Annotated[
+        list[Annotated[str, StringConstraints(pattern=LANGUAGE_TAG)]] | None,
+        Query(description="Only articles in this language, ISO 639-1 such as pt (repeatable)."),
+    ] = None,
+    exclude_lang: Annotated[
+        list[Annotated[str, StringConstraints(pattern=LANGUAGE_TAG)]] | None,
+        Query(description="Not articles in this language (repeatable)."),
+    ] = None,
     since: Annotated[DateParam, Query(description="Published on or after this date (ISO 8601).")] = None,
     until: Annotated[DateParam, Query(description="Published on or before this date (ISO 8601).")] = None,
 ) -> dict[str, Any]:
     """The query parameters shared by ``/similar`` and ``/articles/{id}/similar``, as keyword arguments."""
     return {
         "k": k, "level": level, "sources": source or (), "exclude_sources": exclude_source or (),
-        "since": since, "until": until,
+        "languages": lang or (), "exclude_languages": exclude_lang or (), "since": since, "until": until,
     }
 
 

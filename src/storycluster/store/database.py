@@ -6,6 +6,7 @@ The statements run on SQLite and, through ``postgres.py``'s connection adapter (
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..records import Article
+from ..text.language import article_language
 from .manifest import utc_now
 
 SCHEMA = """
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS articles (
     content_hash TEXT NOT NULL,
     added TEXT NOT NULL,
     terms BLOB NOT NULL,
-    duplicate_of TEXT
+    duplicate_of TEXT,
+    lang TEXT
 );
 CREATE TABLE IF NOT EXISTS paragraphs (
     key INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS paragraphs (
 CREATE INDEX IF NOT EXISTS paragraphs_article ON paragraphs(article);
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE INDEX IF NOT EXISTS articles_lang ON articles(lang);
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
     headline TEXT,
@@ -80,19 +84,32 @@ class Filters:
     exclude_sources: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
+    languages: tuple[str, ...] = ()
+    exclude_languages: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.exclude_sources or self.since or self.until)
+        return bool(
+            self.sources or self.exclude_sources or self.since or self.until or self.languages
+            or self.exclude_languages
+        )
 
-    def where(self) -> tuple[str, list[str]]:
-        """An SQL condition on the ``articles`` table and its parameters."""
+    def where(self, *, has_lang: bool = True) -> tuple[str, list[str]]:
+        """An SQL condition on the ``articles`` table and its parameters.
+
+        ``has_lang`` False: the table predates the ``lang`` column (a generation written before languages
+        were kept and not written to since), so no article has a known language.
+        """
         clauses, params = ["TRUE"], []
-        if self.sources:
-            clauses.append(f"source IN ({', '.join('?' * len(self.sources))})")
-            params.extend(self.sources)
-        if self.exclude_sources:
-            clauses.append(f"(source IS NULL OR source NOT IN ({', '.join('?' * len(self.exclude_sources))}))")
-            params.extend(self.exclude_sources)
+        for column, included, excluded in (
+            ("source", self.sources, self.exclude_sources),
+            ("lang" if has_lang else "NULL", self.languages, self.exclude_languages),
+        ):
+            if included:
+                clauses.append(f"{column} IN ({', '.join('?' * len(included))})")
+                params.extend(included)
+            if excluded:
+                clauses.append(f"({column} IS NULL OR {column} NOT IN ({', '.join('?' * len(excluded))}))")
+                params.extend(excluded)
         if self.since:
             clauses.append("published >= ?")
             params.append(self.since)
@@ -122,6 +139,28 @@ class Database:
         """Create the tables of a new index."""
         self.connection.executescript(SCHEMA)
 
+    @functools.cached_property
+    def has_lang(self) -> bool:
+        """Whether the articles table has the ``lang`` column (indexes written before it existed do not)."""
+        cursor = self.connection.execute("SELECT * FROM articles WHERE FALSE")
+        return "lang" in {column[0] for column in cursor.description}
+
+    def upgrade(self) -> None:
+        """Bring a writable database written by an older version up to the current schema.
+
+        Adds the ``lang`` column and fills it in for the stored articles (identified from their text, as
+        new articles are), so an old index becomes filterable by language the first time it is written to.
+        """
+        if self.has_lang:
+            return
+        self.connection.execute("ALTER TABLE articles ADD COLUMN lang TEXT")
+        self.connection.execute("CREATE INDEX IF NOT EXISTS articles_lang ON articles(lang)")
+        found = [(article_language(title, text), key) for key, title, text in self.connection.execute(
+            "SELECT key, title, text FROM articles"
+        ).fetchall()]
+        self.connection.executemany("UPDATE articles SET lang = ? WHERE key = ?", found)
+        self.has_lang = True
+
     def close(self) -> None:
         """Close the connection."""
         self.connection.close()
@@ -133,11 +172,12 @@ class Database:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored content hash of each of ``ids`` that exists."""
-        found: dict[str, str] = {}
-        rows = self._select_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", ids)
-        found.update({row["id"]: row["content_hash"] for row in rows})
+    def versions(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """The stored content hash and language of each of ``ids`` that exists."""
+        found: dict[str, tuple[str, str | None]] = {}
+        lang = "lang" if self.has_lang else "NULL"
+        rows = self._select_in(f"SELECT id, content_hash, {lang} FROM articles WHERE id IN ({{marks}})", ids)
+        found.update({row[0]: (row[1], row[2]) for row in rows})
         return found
 
     def delete_articles(self, ids: Sequence[str]) -> tuple[list[int], list[int], list[bytes]]:
@@ -164,11 +204,12 @@ class Database:
     def insert_article(self, article: Article, paragraphs: Sequence[str], terms: bytes) -> tuple[int, list[int]]:
         """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys."""
         row = self.connection.execute(
-            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
+            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms, lang)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
             (
                 article.id, article.title, article.text, article.source, article.url, article.published,
                 json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(), terms,
+                article.lang,
             ),
         ).fetchone()
         article_key = int(row[0])
@@ -310,7 +351,15 @@ class Database:
         """Articles by row key (keys that do not exist are left out)."""
         found: dict[int, Article] = {}
         rows = self._select_in("SELECT * FROM articles WHERE key IN ({marks})", keys)
-        found.update({int(row["key"]): _article(row) for row in rows})
+        found.update({int(row["key"]): _article(row, self.has_lang) for row in rows})
+        return found
+
+    def languages(self, keys: Iterable[int]) -> dict[int, str | None]:
+        """The language of each of ``keys`` (None where unknown)."""
+        if not self.has_lang:
+            return {}
+        found: dict[int, str | None] = {}
+        found.update({int(k): lang for k, lang in self._select_in("SELECT key, lang FROM articles WHERE key IN ({marks})", keys)})
         return found
 
     def terms(self, keys: Sequence[int]) -> list[bytes]:
@@ -339,23 +388,23 @@ class Database:
 
     def article_keys(self, filters: Filters) -> np.ndarray:
         """Keys of the articles that pass ``filters``."""
-        where, params = filters.where()
+        where, params = filters.where(has_lang=self.has_lang)
         rows = self.connection.execute(f"SELECT key FROM articles WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def paragraph_keys(self, filters: Filters) -> np.ndarray:
         """Keys of the paragraphs of the articles that pass ``filters``."""
-        where, params = filters.where()
+        where, params = filters.where(has_lang=self.has_lang)
         rows = self.connection.execute(
             f"SELECT p.key FROM paragraphs p JOIN articles ON articles.key = p.article WHERE {where}", params
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
 
-def _article(row: sqlite3.Row) -> Article:
+def _article(row: sqlite3.Row, has_lang: bool) -> Article:
     return Article(
         id=row["id"], text=row["text"], title=row["title"], source=row["source"], url=row["url"],
-        published=row["published"], extra=json.loads(row["extra"]),
+        published=row["published"], extra=json.loads(row["extra"]), lang=row["lang"] if has_lang else None,
     )
 
 

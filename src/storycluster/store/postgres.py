@@ -325,6 +325,7 @@ class PostgresSnapshot(TermWeighted):
         and the published generation is untouched. Either way, reopen the index afterwards.
         """
         with self._connection.transaction():
+            self.db.upgrade()
             yield self.db
             if vectors_changed:
                 self._connection.execute("UPDATE term_frequencies SET df = ?", (_pack_frequencies(self.df),))

@@ -142,6 +142,7 @@ class Snapshot(TermWeighted):
         try:
             shutil.copyfile(directory.file(self.manifest, "database"), new["database"])
             db = self.db = Database(connect(new["database"], readonly=False))
+            db.upgrade()
             yield db
             db.connection.commit()
             counts = db.counts()

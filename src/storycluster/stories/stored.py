@@ -149,7 +149,9 @@ def story_coverage(snapshot: IndexSnapshot, story_id: str) -> StoryCoverage:
             best = (vectors[key] @ np.concatenate([vectors[k] for k in others]).T).max(axis=1)
             for i in np.argsort(best)[:DISTINCT_PER_ARTICLE]:
                 distinct.append(Distinct(paragraphs[key][i].text, round(float(1 - best[i]), 4)))
-        coverage.append(Coverage(article.id, article.title, article.source, article.url, article.published, distinct))
+        coverage.append(
+            Coverage(article.id, article.title, article.source, article.url, article.published, distinct, article.lang)
+        )
     story = _story(story_id, row["headline"], row["keywords"], list(articles.values()))
     return StoryCoverage(story, coverage)
 
@@ -174,6 +176,7 @@ def _story(story_id: str, headline_text: str | None, keywords: str, members: lis
     ordered = sorted(members, key=lambda a: (a.published or "", a.id))
     return Story(
         story=story_id, size=len(members), sources=sorted({a.source for a in members if a.source}),
+        languages=[lang for lang, _ in Counter(a.lang for a in ordered if a.lang).most_common()],
         headline=headline_text, keywords=json.loads(keywords), first_published=dates[0] if dates else None,
         last_published=dates[-1] if dates else None, articles=[a.id for a in ordered],
     )
