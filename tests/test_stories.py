@@ -179,7 +179,7 @@ def test_an_article_dated_far_from_a_story_opens_a_new_one(index_location):
     ],
 )
 def test_headline_without_a_title_is_the_first_real_sentence(text, expected):
-    from storycluster.stories.stored import headline
+    from storycluster.stories.labels import headline
 
     assert headline(Article(id="x", text=text)) == expected
     assert headline(Article(id="x", text=text, title="A title")) == "A title"

@@ -1,0 +1,129 @@
+"""Fit the story pair model on the labelled corpora and write it into the package.
+
+The pair model (``storycluster.stories.clustering.PairModel``) is a logistic regression over the signals of
+each candidate pair (``pair_signals``: best paragraph cosine, article cosine, TF-IDF, names and numbers,
+crowding, text length, neighbour rank, days apart). It is fitted on the candidate pairs of every corpus,
+each corpus weighing the same whatever its size; the merge threshold is then the one that is best on the
+mean *and* the worst B-cubed F1 over those corpora. A second variant without the lexical signals scores
+pairs written in different scripts.
+
+    .venv/bin/python bench/fit_pair_model.py           # fit on all corpora, write the package's pair_model.json
+    .venv/bin/python bench/fit_pair_model.py --dry-run # print the model only
+
+Features come from ``bench/story_features.py`` (cached embeddings); og2021_dev uses multilingual vectors.
+Deterministic: same cache, same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from story_features import CACHE, CORPORA, load
+
+from storycluster.stories.clustering import (
+    ArticleFeatures,
+    PairModel,
+    StoryConfig,
+    StorySimilarity,
+    candidate_pairs,
+    link_stories,
+    pair_signals,
+)
+from storycluster.stories.evaluation import bcubed
+
+MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "storycluster" / "stories" / "pair_model.json"
+FEATURES = ("dense", "article", "lexical", "names", "crowding", "length", "dense_x_length", "lexical_x_length",
+            "days_apart", "rank")
+DENSE_FEATURES = tuple(f for f in FEATURES if f not in ("lexical", "names", "lexical_x_length"))
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+MULTILINGUAL = {"og2021_dev"}
+
+
+class Corpus:
+    """One labelled corpus: its articles' features, candidate pairs, their signals and truth (cached)."""
+
+    def __init__(self, name: str, config: StoryConfig = StoryConfig()) -> None:
+        data = load(name, multilingual=name in MULTILINGUAL)
+        self.name, self.labels = name, data["story"]
+        self.n = len(self.labels)
+        bounds = np.searchsorted(data["owner"], np.arange(self.n + 1))
+        epoch = np.datetime64("1970-01-01T00:00:00")
+        self.articles = [
+            ArticleFeatures(
+                str(data["text"][i]), str(data["title"][i]) or None, data["vector"][i],
+                data["para"][bounds[i]:bounds[i + 1]],
+                None if np.isnan(data["days"][i]) else
+                (epoch + np.timedelta64(int(data["days"][i] * 86400), "s")).astype(object),
+            )
+            for i in range(self.n)
+        ]
+        path = CACHE / f"{name}.signals.npz"
+        if path.exists():
+            cached = dict(np.load(path))
+            self.left, self.right, self.cross = cached.pop("left"), cached.pop("right"), cached.pop("cross")
+            self.signals = cached
+        else:
+            vectors = np.ascontiguousarray(np.stack([a.vector for a in self.articles]), dtype=np.float32)
+            similarity = StorySimilarity(config, [a.full_text for a in self.articles])
+            self.left, self.right, rank = candidate_pairs(vectors, config.n_neighbours)
+            self.signals = pair_signals(self.articles, similarity, self.left, self.right, rank, config.local_k)
+            self.cross = similarity.cross_script(self.left, self.right)
+            np.savez(path, left=self.left, right=self.right, cross=self.cross, **self.signals)
+        self.truth = self.labels[self.left] == self.labels[self.right]
+
+    def matrix(self, features: tuple[str, ...]) -> np.ndarray:
+        return np.stack([self.signals[f] for f in features], axis=1)
+
+    def score(self, model: PairModel, threshold: float | None = None) -> float:
+        """B-cubed F1 of the clustering with ``model`` (and its threshold unless one is given)."""
+        probability = model.probability(self.signals, self.cross)
+        roots = link_stories(self.n, self.left, self.right, probability, model.threshold if threshold is None else threshold)
+        return bcubed(self.labels, roots)[2]
+
+
+def _regression(corpora: list[Corpus], features: tuple[str, ...]) -> LogisticRegression:
+    x = np.concatenate([c.matrix(features) for c in corpora])
+    y = np.concatenate([c.truth for c in corpora])
+    weight = np.concatenate([np.full(len(c.truth), 1.0 / max(len(c.truth), 1)) for c in corpora])
+    model = LogisticRegression(C=1.0, max_iter=5000)
+    return model.fit(x, y, sample_weight=weight * len(weight) / weight.sum())
+
+
+def fit(corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[PairModel, np.ndarray]:
+    """The pair model fitted on ``corpora`` with the threshold best on their mean + worst F1.
+
+    Returns the model and the F1 grid (corpora x thresholds) behind the choice.
+    """
+    full = _regression(corpora, FEATURES)
+    dense = _regression(corpora, DENSE_FEATURES)
+    model = PairModel(
+        FEATURES, tuple(np.round(full.coef_[0], 6).tolist()), round(float(full.intercept_[0]), 6),
+        DENSE_FEATURES, tuple(np.round(dense.coef_[0], 6).tolist()), round(float(dense.intercept_[0]), 6),
+        threshold=0.5, fitted_on=tuple(c.name for c in corpora),
+    )
+    grid = np.array([[c.score(model, t) for t in thresholds] for c in corpora])
+    best = int(np.argmax(grid.mean(axis=0) + grid.min(axis=0)))
+    return PairModel(**{**model.__dict__, "threshold": float(thresholds[best])}), grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dry-run", action="store_true", help="Print the model, do not write it.")
+    args = parser.parse_args()
+    corpora = [Corpus(name) for name in CORPORA]
+    model, grid = fit(corpora)
+    for corpus, row in zip(corpora, grid):
+        print(f"{corpus.name:14s} " + " ".join(f"{t}:{f:.3f}" for t, f in zip(THRESHOLDS, row)))
+    text = json.dumps(model.to_dict(), indent=1) + "\n"
+    print(text)
+    if not args.dry_run:
+        MODEL_PATH.write_text(text, encoding="utf-8")
+        print(f"written: {MODEL_PATH}")
+
+
+if __name__ == "__main__":
+    main()
