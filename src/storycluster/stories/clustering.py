@@ -14,11 +14,11 @@ leave-one-corpus-out over seven labelled corpora (``bench/generalization.py``; t
    publication dates. Time is evidence, not a wall: a report weeks later still joins when the text says it
    is the same story. Where the two texts are in different scripts, the lexical signals cannot speak, so the
    model's dense-only variant scores the pair.
-3. **Graph average-link**: clusters merge, best first, while the mean probability over the candidate pairs
-   between them is at least ``threshold``; the mean is taken over at least as many pairs as the smaller
-   cluster has articles, so one strong pair cannot glue two groups together. Pairs outside the graph do
-   not count against a merge: a 300-headline story, whose headlines each see only their nearest
-   neighbours, stays one story, while two small stories of the same kind, which see each other, stay two.
+3. **Graph average-link**: clusters merge, best first, while the mean pair probability between them is at
+   least ``threshold``. Between small clusters the mean runs over all their pairs (a pair off the graph
+   counts as 0); between big ones over about ``pair_budget`` pairs per article of the smaller, since an
+   article sees only its nearest neighbours. So a 300-headline story stays one story while two small
+   stories of the same kind, which see each other, stay two.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from importlib import resources
 import faiss
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .labels import is_date_term
@@ -50,7 +51,9 @@ __all__ = [
     "best_paragraph_similarity",
     "candidate_pairs",
     "describe_stories",
+    "cut_merges",
     "link_stories",
+    "merge_sequence",
 ]
 
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
@@ -148,6 +151,8 @@ class StoryConfig:
         ngram_max: longest word n-gram in the TF-IDF vocabulary.
         min_df: a term must occur in this many articles to count (rarer ones cannot link two articles).
         max_df: terms in more than this share of articles are ignored.
+        pair_budget: a link between two clusters is a mean over at least ``min(|A| |B|, pair_budget *
+            min(|A|, |B|))`` pairs (see :func:`merge_sequence`).
         model: the pair model (None: the one shipped with the package).
     """
 
@@ -157,6 +162,7 @@ class StoryConfig:
     ngram_max: int = 2
     min_df: int = 2
     max_df: float = 0.5
+    pair_budget: float = 10.0
     model: PairModel | None = field(default=None, compare=False)
 
     @property
@@ -270,11 +276,11 @@ def pair_signals(
 ) -> dict[str, np.ndarray]:
     """The signals the pair model reads, one array per signal, for the pairs ``(left[e], right[e])``."""
     vectors = np.stack([a.vector for a in articles]).astype(np.float32)
-    dense = np.fromiter(
-        (best_paragraph_similarity(articles[i].paragraphs, articles[j].paragraphs)
-         for i, j in zip(left.tolist(), right.tolist())),
-        dtype=np.float64, count=len(left),
-    )
+    firsts = np.stack([np.atleast_2d(a.paragraphs)[0] for a in articles]).astype(np.float32)
+    dense = np.einsum("ij,ij->i", firsts[left], firsts[right]).astype(np.float64)  # one paragraph each: exact
+    several = np.array([len(np.atleast_2d(a.paragraphs)) > 1 for a in articles])
+    for e in np.flatnonzero(several[left] | several[right]).tolist():
+        dense[e] = best_paragraph_similarity(articles[left[e]].paragraphs, articles[right[e]].paragraphs)
     lexical, names = similarity.lexical(left, right)
     crowd = _crowding(len(articles), left, right, 0.5 * dense + 0.5 * lexical, local_k)
     words = np.array([len(a.full_text.split()) for a in articles], dtype=np.float64)
@@ -295,11 +301,38 @@ def pair_signals(
     }
 
 
-def link_stories(n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float) -> np.ndarray:
-    """Graph average-link: each article's root cluster id.
+def link_stories(
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0
+) -> np.ndarray:
+    """Graph average-link: a story label per article (see :func:`merge_sequence` for the rule)."""
+    return cut_merges(n, *merge_sequence(n, left, right, probability, threshold, budget), threshold)
 
-    Two clusters A and B merge, best first, while ``sum(p over pairs between A and B) / max(pairs, min(|A|,
-    |B|))`` is at least ``threshold``; only the given pairs count.
+
+def cut_merges(n: int, first: np.ndarray, second: np.ndarray, links: np.ndarray, threshold: float) -> np.ndarray:
+    """A label per article after the merges of :func:`merge_sequence` made before a link fell below ``threshold``.
+
+    Merges happen best link first, so a run with a low threshold holds every higher threshold's run as
+    its prefix: one run serves a whole range of thresholds.
+    """
+    below = np.flatnonzero(links < threshold)
+    done = below[0] if len(below) else len(links)
+    graph = sp.coo_matrix((np.ones(done), (first[:done], second[:done])), shape=(n, n))
+    return sp.csgraph.connected_components(graph, directed=False)[1]
+
+
+def merge_sequence(
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The merges of graph average-link, in order: (an article of cluster A, one of cluster B, link).
+
+    Two clusters A and B merge, best first, while their link is at least ``threshold``:
+
+        link(A, B) = sum(p over the given pairs between A and B) / max(pairs, min(|A| |B|, budget min(|A|, |B|)))
+
+    Between small clusters this is the mean over *all* their pairs (a pair missing from the graph counts
+    as p = 0: the two articles are not even among each other's nearest neighbours). Between big clusters
+    it is the mean over about ``budget`` pairs per article of the smaller one, because an article sees
+    only its nearest neighbours and cannot have a pair with every member of a 300-article story.
     """
     size = np.ones(n)
     # adjacency[a][b] = [sum of pair probabilities, number of pairs] between clusters a and b
@@ -309,20 +342,23 @@ def link_stories(n: int, left: np.ndarray, right: np.ndarray, probability: np.nd
         adjacency[i][j] = entry
         adjacency[j][i] = entry
     version = np.zeros(n, dtype=np.int64)
-    parent = np.arange(n)
+    alive = np.ones(n, dtype=bool)
 
     def link(a: int, b: int) -> float:
         total, pairs = adjacency[a][b]
-        return total / max(pairs, min(size[a], size[b]))
+        smaller = min(size[a], size[b])
+        return total / max(pairs, min(size[a] * size[b], budget * smaller))
 
     heap = [(-link(a, b), a, b, 0, 0) for a in range(n) for b in adjacency[a] if a < b]
     heapq.heapify(heap)
+    merges: list[tuple[int, int, float]] = []
     while heap:
         negative, a, b, version_a, version_b = heapq.heappop(heap)
         if -negative < threshold:
             break
-        if parent[a] != a or parent[b] != b or version[a] != version_a or version[b] != version_b:
+        if not (alive[a] and alive[b]) or version[a] != version_a or version[b] != version_b:
             continue
+        merges.append((a, b, -negative))
         if len(adjacency[a]) < len(adjacency[b]):
             a, b = b, a
         del adjacency[a][b], adjacency[b][a]
@@ -337,16 +373,13 @@ def link_stories(n: int, left: np.ndarray, right: np.ndarray, probability: np.nd
                 adjacency[a][x] = entry
                 adjacency[x][a] = entry
         adjacency[b] = {}
-        parent[b] = a
+        alive[b] = False
         size[a] += size[b]
         version[a] += 1
         for x in adjacency[a]:
             heapq.heappush(heap, (-link(a, x), a, x, int(version[a]), int(version[x])))
-    while True:
-        grand = parent[parent]
-        if np.array_equal(grand, parent):
-            return parent
-        parent = grand
+    merged = np.array(merges, dtype=np.float64).reshape(-1, 3)
+    return merged[:, 0].astype(np.int64), merged[:, 1].astype(np.int64), merged[:, 2]
 
 
 def _relabel(roots: np.ndarray) -> np.ndarray:
@@ -374,7 +407,8 @@ class StoryClusterer:
         signals = pair_signals(articles, similarity, left, right, rank, config.local_k)
         self.pairs_ = (left, right)
         self.probability_ = config.pair_model.probability(signals, similarity.cross_script(left, right))
-        self.labels_ = _relabel(link_stories(n, left, right, self.probability_, config.merge_threshold))
+        roots = link_stories(n, left, right, self.probability_, config.merge_threshold, config.pair_budget)
+        self.labels_ = _relabel(roots)
         return self
 
 

@@ -18,6 +18,7 @@ DATE_WORDS = frozenset(
     f"{MONTHS} {DAYS} today yesterday updated update posted published originally last modified created on at "
     "by am pm a p m et est edt gmt utc ist bst cet cest pst pdt cst cdt mst mdt hrs h".split()
 )
+_WHEN = frozenset(f"{MONTHS} {DAYS} today yesterday".split())
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -31,11 +32,11 @@ def is_dateline(line: str) -> bool:
     """True for a line that only says when (or is empty), such as "Updated : November 11 , 2011 20 : 09 IST".
 
     A line is a dateline when at most one of its words is neither a number nor a date word (month, weekday,
-    "Updated", "Posted", a time zone...) and it holds at least one of those.
+    "Updated", "Posted", a time zone...) and it holds a number, a month or a weekday.
     """
     words = _WORD.findall(line.lower())
     other = [word for word in words if not word.isdigit() and word not in DATE_WORDS]
-    return not words or (len(other) <= 1 and len(other) < len(words))
+    return not words or (len(other) <= 1 and any(word.isdigit() or word in _WHEN for word in words))
 
 
 def headline(article: Article) -> str:
