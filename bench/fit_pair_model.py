@@ -51,7 +51,8 @@ FIT_CORPORA = ["ecbplus", "neus_val", "gvc", "basil", "googlenews_ts", "uci_news
 class Corpus:
     """One labelled corpus: its articles' features, candidate pairs, their signals and truth (cached)."""
 
-    def __init__(self, name: str, config: StoryConfig = StoryConfig()) -> None:
+    def __init__(self, name: str, config: StoryConfig | None = None) -> None:
+        config = config or StoryConfig()
         data = load(name, multilingual=name in MULTILINGUAL)
         self.name, self.labels, self.lang = name, data["story"], data["lang"]
         self.n = len(self.labels)

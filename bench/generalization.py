@@ -25,8 +25,10 @@ import sys
 import time
 
 import numpy as np
-from fit_pair_model import FIT_CORPORA, THRESHOLDS, Corpus, fit
+import scipy.sparse as sp
 from common import require_data
+from fit_pair_model import FIT_CORPORA, THRESHOLDS, Corpus, fit
+from scipy.sparse import csgraph
 from story_features import CORPORA
 
 from storycluster.stories.clustering import StoryClusterer, cut_merges, default_pair_model, merge_sequence
@@ -79,7 +81,7 @@ def cross_language_recall(corpus: Corpus, labels: np.ndarray) -> float:
 
 
 def loco(corpora: list[Corpus], unseen: list[Corpus]) -> None:
-    model, grid = fit(corpora)
+    model, _ = fit(corpora)
     shipped = default_pair_model()
     print(f"all-corpora model: threshold {model.threshold} (shipped: threshold {shipped.threshold}, fitted on "
           f"{', '.join(shipped.fitted_on)})\n")
@@ -130,8 +132,6 @@ def linkages(corpora: list[Corpus]) -> None:
     def single(c, p, t):
         keep = p >= t
         graph = _graph(c.n, c.left[keep], c.right[keep])
-        import scipy.sparse.csgraph as csgraph
-
         return bcubed(c.labels, csgraph.connected_components(graph, directed=False)[1])[2]
 
     def louvain(c, p, t):
@@ -173,8 +173,6 @@ def online(names: list[str], batch: int = 100) -> None:
 
 
 def _graph(n, left, right):
-    import scipy.sparse as sp
-
     return sp.coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
 
 

@@ -377,11 +377,11 @@ def evaluate(data: Sequence[str], index_dir: str | None, label_field: str, quiet
         labels = {a.id: str(a.extra[label_field]) for a in articles if a.extra.get(label_field) is not None}
         if not labels:
             raise InputError(f"{path}: no record has a {label_field!r} label")
-        with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch:
-            with StoryIndex.open(index_dir or Path(scratch) / "index", create=True) as story_index:
-                with tqdm(desc=f"embedding {Path(path).name}", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
-                    story_index.add(articles, progress=bar.update)
-                report = score_index(story_index, labels)
+        with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch, \
+                StoryIndex.open(index_dir or Path(scratch) / "index", create=True) as story_index:
+            with tqdm(desc=f"embedding {Path(path).name}", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
+                story_index.add(articles, progress=bar.update)
+            report = score_index(story_index, labels)
         corpus = "-" if path == "-" else Path(path).name.removesuffix(".jsonl")
         rows.append({"corpus": corpus, **{k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}})
         if output_format == "jsonl":

@@ -26,7 +26,6 @@ from __future__ import annotations
 import heapq
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,8 +49,8 @@ __all__ = [
     "StorySummary",
     "best_paragraph_similarity",
     "candidate_pairs",
-    "describe_stories",
     "cut_merges",
+    "describe_stories",
     "link_stories",
     "merge_sequence",
 ]
@@ -219,19 +218,23 @@ class StorySimilarity:
         return (a != b) & (a != "") & (b != "")
 
 
-def script_of(text: str, letters: int = 200) -> str:
-    """The main script of a text (LATIN, CYRILLIC, ARABIC, ...) from its first letters; '' without letters."""
-    counts: dict[str, int] = {}
-    seen = 0
-    for char in text:
-        if char.isalpha():
-            name = unicodedata.name(char, "")
-            script = name.split(" ", 1)[0]
-            counts[script] = counts.get(script, 0) + 1
-            seen += 1
-            if seen >= letters:
-                break
-    return max(counts, key=counts.__getitem__) if counts else ""
+SCRIPTS = {
+    "LATIN": re.compile(r"[A-Za-z\u00c0-\u024f]"),
+    "CYRILLIC": re.compile(r"[\u0400-\u052f]"),
+    "GREEK": re.compile(r"[\u0370-\u03ff]"),
+    "ARABIC": re.compile(r"[\u0600-\u06ff\u0750-\u077f]"),
+    "HEBREW": re.compile(r"[\u0590-\u05ff]"),
+    "DEVANAGARI": re.compile(r"[\u0900-\u097f]"),
+    "CJK": re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"),
+}
+
+
+def script_of(text: str, chars: int = 400) -> str:
+    """The main script of a text (LATIN, CYRILLIC, ARABIC, ...) from its first characters; '' without letters."""
+    head = text[:chars]
+    counts = {name: len(pattern.findall(head)) for name, pattern in SCRIPTS.items()}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ""
 
 
 def candidate_pairs(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
