@@ -182,13 +182,15 @@ def main() -> None:
     parser.add_argument("--linkages", action="store_true", help="Also compare linkages (in-sample).")
     parser.add_argument("--online", nargs="*", metavar="CORPUS", help="Also append dated corpora in date order "
                         "(default gvc basil; embeds them through the product).")
+    parser.add_argument("--no-loco", action="store_true", help="Skip the leave-one-corpus-out table.")
     parser.add_argument("--cost", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cost:
         _cost_here(args.cost)
         return
     corpora = [Corpus(name) for name in args.corpora if name in FIT_CORPORA]
-    loco(corpora, [Corpus(name) for name in args.corpora if name not in FIT_CORPORA])
+    if not args.no_loco:
+        loco(corpora, [Corpus(name) for name in args.corpora if name not in FIT_CORPORA])
     if args.linkages:
         linkages(corpora)
     if args.online is not None:
