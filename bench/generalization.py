@@ -126,8 +126,10 @@ def linkages(corpora: list[Corpus]) -> None:
         cells = " | ".join(f"{f:.3f}" for f in grid[:, best])
         print(f"| {name} (t={THRESHOLDS[best]}) | {cells} | {grid[:, best].mean():.3f} | {grid[:, best].min():.3f} |", flush=True)
 
-    def graph_average(c, p, t):
-        return bcubed(c.labels, cut_merges(c.n, *merge_sequence(c.n, c.left, c.right, p, t), t))[2]
+    def graph_average(budget: float):
+        def scorer(c, p, t):
+            return bcubed(c.labels, cut_merges(c.n, *merge_sequence(c.n, c.left, c.right, p, t, budget), t))[2]
+        return scorer
 
     def single(c, p, t):
         keep = p >= t
@@ -145,7 +147,10 @@ def linkages(corpora: list[Corpus]) -> None:
             labels[list(members)] = k
         return bcubed(c.labels, labels)[2]
 
-    row("graph average-link, mean over at least min(|A|,|B|) pairs (default)", graph_average)
+    row("graph average-link, pair budget 10 (default)", graph_average(10.0))
+    for budget in (1.0, 5.0, 15.0):
+        row(f"graph average-link, pair budget {budget:g}", graph_average(budget))
+    row("average-link over all pairs (off-graph pairs count 0)", graph_average(np.inf))
     row("single-link (connected components of pairs with p >= t)", single)
     row("Louvain modularity on pairs with p >= 0.5 (resolution 2t)", louvain)
 
