@@ -14,7 +14,10 @@ from storycluster.stories.clustering import (
     StoryConfig,
     StorySimilarity,
     best_paragraph_similarity,
+    default_pair_model,
     describe_stories,
+    pair_signals,
+    script_of,
 )
 from storycluster.stories.evaluation import bcubed
 
@@ -64,28 +67,48 @@ def test_single_and_duplicate_articles() -> None:
         StoryClusterer().fit([])
 
 
-def test_max_days_apart_keeps_distant_dates_apart() -> None:
+def test_dates_weigh_in_without_a_wall() -> None:
+    """The same four reports dated three weeks apart stay one story (the 7-day wall used to cut them);
+    the gap is evidence against a link that grows with the days, not a cut-off."""
     articles, _ = _synthetic()
     day = datetime(2024, 1, 1)
-    dated = [
-        ArticleFeatures(a.text, a.title, a.vector, a.paragraphs, day + timedelta(days=40 * (i % 2)))
-        for i, a in enumerate(articles[:4])
-    ]
-    assert len(set(StoryClusterer(StoryConfig(max_days_apart=None)).fit(dated).labels_)) == 1
-    # Dates on (the default, 7 days): the two dates 40 days apart make two stories.
-    apart = StoryClusterer().fit(dated).labels_
-    assert apart.tolist() == [0, 1, 0, 1]
+
+    def dated(days: float) -> StoryClusterer:
+        return StoryClusterer().fit([
+            ArticleFeatures(a.text, a.title, a.vector, a.paragraphs, day + timedelta(days=days * (i % 2)))
+            for i, a in enumerate(articles[:4])
+        ])
+
+    assert StoryClusterer().fit(articles[:4]).labels_.tolist() == [0, 0, 0, 0]
+    assert dated(21).labels_.tolist() == [0, 0, 0, 0]
+    apart = np.array([i % 2 != j % 2 for i, j in zip(*dated(0).pairs_)])
+    linked = [dated(gap).probability_[apart].mean() for gap in (0, 7, 21, 365, 3 * 365)]
+    assert np.all(np.diff(linked) < 0), linked
 
 
-def test_best_paragraph_similarity_and_pair() -> None:
+def test_best_paragraph_similarity_and_pair_signals() -> None:
     a = _unit(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
     b = _unit(np.array([[0.0, 0.6, 0.8]]))
     assert best_paragraph_similarity(a, b) == pytest.approx(0.6)
-    articles, _ = _synthetic()
+    articles, labels = _synthetic()
+    clusterer = StoryClusterer().fit(articles)
+    left, right = clusterer.pairs_
+    same = np.array(labels)[left] == np.array(labels)[right]
+    assert len(left) == len(articles) * (len(articles) - 1) // 2  # 12 articles: every pair is a candidate
+    assert clusterer.probability_[same].min() > clusterer.probability_[~same].max()
     similarity = StorySimilarity(StoryConfig(), [x.full_text for x in articles])
-    same, other = similarity.pair(articles[0], articles[1]), similarity.pair(articles[0], articles[4])
-    assert same > other
-    assert similarity.pair(articles[0], articles[0]) == pytest.approx(1.0, abs=1e-5)
+    signals = pair_signals(articles, similarity, left, right, np.zeros(len(left), dtype=np.int64))
+    assert set(signals) == set(default_pair_model().features)
+    assert signals["lexical"][same].min() > signals["lexical"][~same].max()
+    assert np.all(signals["days_apart"] == 0)  # no dates: no evidence either way
+
+
+def test_scripts_and_cross_script_pairs() -> None:
+    assert [script_of(t) for t in ("Olympic final", "Олимпийский финал", "النهائي الأولمبي", "2024")] == [
+        "LATIN", "CYRILLIC", "ARABIC", ""]
+    similarity = StorySimilarity(StoryConfig(), ["Olympic final", "Олимпийский финал", "Olympic win", "2024"])
+    cross = similarity.cross_script(np.array([0, 0, 0]), np.array([1, 2, 3]))
+    assert cross.tolist() == [True, False, False]
 
 
 def test_describe_stories_keywords_and_representative() -> None:

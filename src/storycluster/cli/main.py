@@ -384,21 +384,26 @@ def _print_coverage(detail: StoryCoverage, output_format: str) -> None:
 
 
 @main.command(name="eval")
-@click.argument("data", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index (directory or postgresql:// URL) instead of a temporary one.")
+@click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--index", "-i", "index_dir", type=click.Path(file_okay=False), help="Use (and add to) this index (directory or postgresql:// URL) instead of a temporary one; one DATA file only.")
 @click.option("--label-field", default="story", show_default=True, help="Input field holding the true story label.")
 @model_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(data: str, index_dir: str | None, label_field: str, model: str | None, quiet: bool) -> None:
-    """Score the story grouping and retrieval on a labelled JSON-lines file.
+@format_option
+def evaluate(
+    data: Sequence[str], index_dir: str | None, label_field: str, model: str | None, quiet: bool, output_format: str,
+) -> None:
+    """Score the story grouping and retrieval on labelled JSON-lines files, one row per file.
 
-    Indexes DATA (a temporary index unless --index is given), clusters it with the defaults and prints
-    one JSON object: bcubed_precision, bcubed_recall, bcubed_f1, pairwise_f1, ami, ari, n_docs,
-    n_stories, n_predicted, precision_at_5 and, where every story has three articles, recall_at_2.
+    Indexes each DATA file on its own (a temporary index unless --index is given), clusters it with the
+    defaults and prints one record per file: corpus (the file name without suffix), n_docs, n_stories,
+    n_predicted, bcubed_precision, bcubed_recall, bcubed_f1, pairwise_f1, ami, ari, precision_at_5, where
+    every story has three articles recall_at_2, and cluster_s (seconds to cluster, embedding excluded).
 
     \b
     Examples:
       storycluster eval ../shared/bench/ecbplus.jsonl
+      storycluster eval ../shared/bench/*.jsonl --format table
       storycluster eval labelled.jsonl --index indexes/labelled --label-field event
       storycluster eval ../shared/bench/og2021_dev.jsonl --model multilingual
     """
@@ -409,17 +414,30 @@ def evaluate(data: str, index_dir: str | None, label_field: str, model: str | No
     from ..index.scoring import score_index
     from ..index.story_index import StoryIndex
 
-    reader = ArticleReader(input_format="jsonl")
-    articles = list(_reported(reader.read([data]), reader))
-    labels = {a.id: str(a.extra[label_field]) for a in articles if a.extra.get(label_field) is not None}
-    if not labels:
-        raise InputError(f"{data}: no record has a {label_field!r} label")
-    with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch:
-        with StoryIndex.open(index_dir or Path(scratch) / "index", model=model, create=True) as story_index:
-            with tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
+    if index_dir and len(data) > 1:
+        raise click.UsageError("--index goes with one DATA file")
+    rows = []
+    for path in data:
+        reader = ArticleReader(input_format="jsonl")
+        articles = list(_reported(reader.read([path]), reader))
+        labels = {a.id: str(a.extra[label_field]) for a in articles if a.extra.get(label_field) is not None}
+        if not labels:
+            raise InputError(f"{path}: no record has a {label_field!r} label")
+        with tempfile.TemporaryDirectory(prefix="storycluster-eval-") as scratch, \
+                StoryIndex.open(index_dir or Path(scratch) / "index", model=model, create=True) as story_index:
+            with tqdm(desc=f"embedding {Path(path).name}", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar:
                 story_index.add(articles, progress=bar.update)
             report = score_index(story_index, labels)
-    print_records([{k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}], "jsonl")
+        corpus = "-" if path == "-" else Path(path).name.removesuffix(".jsonl")
+        rows.append({"corpus": corpus, **{k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}})
+        if output_format == "jsonl":
+            print_records(rows[-1:], output_format)
+    if output_format == "table":
+        print_records(rows, output_format, columns=EVAL_COLUMNS)
+
+
+EVAL_COLUMNS = ("corpus", "n_docs", "n_stories", "n_predicted", "bcubed_precision", "bcubed_recall", "bcubed_f1",
+                "pairwise_f1", "ami", "ari", "precision_at_5", "cluster_s")
 
 
 @main.command()

@@ -1,48 +1,62 @@
-"""Story clustering: group articles that cover the same event, whatever the outlet.
+"""Story clustering: group articles that report the same story, whatever the outlet, length or language.
 
-Pure functions over numpy arrays and texts: no I/O, no model loading.
+Pure functions over numpy arrays and texts: no I/O, no model loading. The method was chosen by
+leave-one-corpus-out over seven labelled corpora (``bench/generalization.py``; the pair model is fitted by
+``bench/fit_pair_model.py``):
 
-Method (measured in ``bench/stories_research.py``):
-
-1. **Pair similarity** ``s(a, b) = w * best_paragraph(a, b) + (1 - w) * tfidf(a, b)``: the cosine of the
-   best-matching pair of paragraph vectors (the title, when embedded, counts as a paragraph) blended with
-   the cosine of word/bigram TF-IDF vectors fitted on the corpus. Dense vectors say "same kind of event",
-   the TF-IDF terms (names, places, numbers) say "the same one".
-2. **Hubness correction** (CSLS): ``s'(a, b) = s(a, b) - alpha * (r_a + r_b) / 2`` where ``r_x`` is the
-   mean similarity of ``x`` to its ``local_k`` nearest neighbours. Articles in a crowded topic (many
-   election stories) need more evidence to merge; this gave the largest single gain on both bench corpora.
-3. **Average-link agglomeration** on a sparse FAISS k-NN candidate graph, merging while the mean corrected
-   similarity between two clusters stays at or above ``threshold``. Pairs outside the graph enter the mean
-   with their linear similarity (article vector cosine and TF-IDF cosine), computed exactly from per-cluster
-   sums, so no n x n matrix is ever built.
-
-``StorySimilarity`` holds the fitted TF-IDF and computes pair similarities; it is what a later online
-assignment of a single new article would reuse.
+1. **Candidate pairs**: the symmetric k-nearest-neighbour graph of the article vectors (FAISS). Only these
+   pairs are ever scored, so nothing grows with n squared.
+2. **Pair model**: a logistic regression (coefficients in ``pair_model.json``, package data) turns a handful
+   of signals of a pair into the probability that both report one story: the cosine of the best-matching
+   paragraphs (the headline counts as one), the article vectors' cosine, word/bigram TF-IDF cosine, shared
+   names and numbers, how crowded both articles' neighbourhoods are (hubness), the shorter text's length
+   (headlines have lower cosines than long texts), the neighbour rank, and the gap in days between the two
+   publication dates. Time is evidence, not a wall: a report weeks later still joins when the text says it
+   is the same story. Where the two texts are in different scripts, the lexical signals cannot speak, so the
+   model's dense-only variant scores the pair.
+3. **Graph average-link**: clusters merge, best first, while the mean pair probability between them is at
+   least ``threshold``. Between small clusters the mean runs over all their pairs (a pair off the graph
+   counts as 0); between big ones over about ``pair_budget`` pairs per article of the smaller, since an
+   article sees only its nearest neighbours. So a 300-headline story stays one story while two small
+   stories of the same kind, which see each other, stay two.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from importlib import resources
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from .labels import is_date_term
 
 __all__ = [
     "ArticleFeatures",
+    "PairModel",
     "StoryClusterer",
     "StoryConfig",
     "StorySimilarity",
     "StorySummary",
     "best_paragraph_similarity",
+    "candidate_pairs",
+    "cut_merges",
     "describe_stories",
+    "link_stories",
+    "merge_sequence",
 ]
 
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
+NAMES = re.compile(r"\b(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,}|\d[\d,.:/-]*\d|\d)\b")
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,8 @@ class ArticleFeatures:
     """What the clustering needs to know about one article.
 
     ``vector`` is the normalised article vector (d,), ``paragraphs`` the normalised paragraph vectors (p, d)
-    (include the embedded title as one of them when there is a title). ``published`` is only used when
-    ``StoryConfig.max_days_apart`` is set.
+    (include the embedded title as one of them when there is a title). ``published`` feeds the time gap of
+    a pair (unknown dates are simply not evidence).
     """
 
     text: str
@@ -63,40 +77,102 @@ class ArticleFeatures:
     @property
     def full_text(self) -> str:
         """Title and text, as the TF-IDF sees them."""
-        return f"{self.title}. {self.text}" if self.title else self.text
+        if self.title and self.text and self.text != self.title:
+            return f"{self.title}. {self.text}"
+        return self.title or self.text
+
+
+@dataclass(frozen=True)
+class PairModel:
+    """Logistic regression over pair signals: P(same story) = sigmoid(intercept + coef . features).
+
+    ``dense_coef``/``dense_intercept`` are the variant without lexical signals, used for pairs whose
+    texts are written in different scripts. ``threshold`` is the merge threshold chosen with the model.
+    """
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    dense_features: tuple[str, ...]
+    dense_coef: tuple[float, ...]
+    dense_intercept: float
+    threshold: float
+    fitted_on: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PairModel:
+        """The model from its JSON form (what ``bench/fit_pair_model.py`` writes)."""
+        return cls(
+            tuple(data["features"]), tuple(data["coef"]), float(data["intercept"]),
+            tuple(data["dense_features"]), tuple(data["dense_coef"]), float(data["dense_intercept"]),
+            float(data["threshold"]), tuple(data.get("fitted_on", ())),
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON form of the model."""
+        return {
+            "features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
+            "dense_features": list(self.dense_features), "dense_coef": list(self.dense_coef),
+            "dense_intercept": self.dense_intercept, "threshold": self.threshold, "fitted_on": list(self.fitted_on),
+        }
+
+    def probability(self, signals: dict[str, np.ndarray], cross_script: np.ndarray | None = None) -> np.ndarray:
+        """P(same story) of each pair from its signals (see :func:`pair_signals`)."""
+        full = _sigmoid(self.intercept + sum(c * signals[f] for f, c in zip(self.features, self.coef)))
+        if cross_script is None or not cross_script.any():
+            return full
+        dense = _sigmoid(
+            self.dense_intercept + sum(c * signals[f] for f, c in zip(self.dense_features, self.dense_coef))
+        )
+        return np.where(cross_script, dense, full)
+
+
+@cache
+def default_pair_model() -> PairModel:
+    """The pair model shipped with the package (``stories/pair_model.json``)."""
+    text = resources.files(__package__).joinpath("pair_model.json").read_text(encoding="utf-8")
+    return PairModel.from_dict(json.loads(text))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
 @dataclass(frozen=True)
 class StoryConfig:
-    """Defaults chosen on ecbplus and neus_val together (one setting for all corpora).
-
-    Measured B-cubed F1 with these defaults: ecbplus 0.922, neus_val 0.902, googlenews_ts 0.42 (its
-    preprocessed snippets and very large stories would need ``threshold`` near -0.05, where it scores 0.90;
-    at the default it is precise, 0.97, but splits stories: see bench/stories_research.py).
+    """Clustering settings; the defaults were chosen by leave-one-corpus-out (see ``bench/generalization.py``).
 
     Attributes:
-        dense_weight: weight of the best-paragraph cosine; TF-IDF gets ``1 - dense_weight``.
-        threshold: merge while the mean corrected similarity between two clusters is at least this.
-        local_k: neighbours whose mean similarity ``r`` measures how crowded an article's topic is.
-        local_weight: ``alpha`` of the hubness correction ``s - alpha * (r_a + r_b) / 2``.
+        threshold: merge while the mean pair probability between two clusters is at least this (None: the
+            threshold chosen with the pair model).
         n_neighbours: size of the FAISS k-NN candidate list per article (edges of the sparse graph).
+        local_k: neighbours whose mean similarity measures how crowded an article's topic is.
         ngram_max: longest word n-gram in the TF-IDF vocabulary.
         min_df: a term must occur in this many articles to count (rarer ones cannot link two articles).
         max_df: terms in more than this share of articles are ignored.
-        max_days_apart: a story goes quiet after this many days without an article: articles further apart
-            are never linked directly, and two groups whose date spans lie further apart never merge (so last
-            year's story does not absorb today's report of a similar event). None turns dates off.
+        pair_budget: a link between two clusters is a mean over at least ``min(|A| |B|, pair_budget *
+            min(|A|, |B|))`` pairs (see :func:`merge_sequence`).
+        model: the pair model (None: the one shipped with the package).
     """
 
-    dense_weight: float = 0.5
-    threshold: float = 0.125
-    local_k: int = 3
-    local_weight: float = 0.5
+    threshold: float | None = None
     n_neighbours: int = 30
+    local_k: int = 3
     ngram_max: int = 2
     min_df: int = 2
     max_df: float = 0.5
-    max_days_apart: float | None = 7.0
+    pair_budget: float = 10.0
+    model: PairModel | None = field(default=None, compare=False)
+
+    @property
+    def pair_model(self) -> PairModel:
+        """The pair model in use."""
+        return self.model or default_pair_model()
+
+    @property
+    def merge_threshold(self) -> float:
+        """The threshold in use."""
+        return self.pair_model.threshold if self.threshold is None else self.threshold
 
 
 def best_paragraph_similarity(paragraphs_a: np.ndarray, paragraphs_b: np.ndarray) -> float:
@@ -104,74 +180,87 @@ def best_paragraph_similarity(paragraphs_a: np.ndarray, paragraphs_b: np.ndarray
     return float((np.atleast_2d(paragraphs_a) @ np.atleast_2d(paragraphs_b).T).max())
 
 
+def _tfidf(texts: Sequence[str], **options: object) -> sp.csr_matrix:
+    """L2-normalised TF-IDF rows of ``texts`` (an all-zero matrix when no term survives)."""
+    vectorizer = TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **options)
+    try:
+        return vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # empty vocabulary: texts without any usable term
+        return sp.csr_matrix((len(texts), 1), dtype=np.float32)
+
+
+def _names(text: str) -> list[str]:
+    return [word.lower() for word in NAMES.findall(text)]
+
+
 class StorySimilarity:
-    """Pair similarity ``w * best_paragraph + (1 - w) * tfidf`` with a TF-IDF fitted on a corpus."""
+    """The lexical side of the pair signals: word/bigram TF-IDF and name/number TF-IDF fitted on a corpus."""
 
     def __init__(self, config: StoryConfig, texts: Sequence[str]) -> None:
-        self.config = config
-        min_df = config.min_df if len(texts) >= 2 * config.min_df else 1
-        self.vectorizer = TfidfVectorizer(
-            sublinear_tf=True,
-            token_pattern=TOKEN_PATTERN,
-            stop_words="english",
-            ngram_range=(1, config.ngram_max),
-            min_df=min_df,
-            max_df=config.max_df if len(texts) >= 10 else 1.0,
-            dtype=np.float32,
+        enough = len(texts) >= 2 * config.min_df
+        self.words = _tfidf(
+            texts, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, config.ngram_max),
+            min_df=config.min_df if enough else 1, max_df=config.max_df if len(texts) >= 10 else 1.0,
         )
-        try:
-            self.matrix: sp.csr_matrix = self.vectorizer.fit_transform(texts).tocsr()
-        except ValueError:  # empty vocabulary: texts without any usable term
-            self.vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b|\S", dtype=np.float32)
-            self.matrix = self.vectorizer.fit_transform([t or "_" for t in texts]).tocsr()
+        self.names = _tfidf(texts, analyzer=_names)
+        self.scripts = np.array([script_of(text) for text in texts])
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF rows (L2-normalised) of texts outside the fitted corpus, e.g. a new article."""
-        return self.vectorizer.transform(texts).tocsr()
+    def lexical(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(word TF-IDF cosine, name TF-IDF cosine) of the pairs ``(left[e], right[e])``."""
+        def cosine(matrix: sp.csr_matrix) -> np.ndarray:
+            return np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
 
-    def pair(self, a: ArticleFeatures, b: ArticleFeatures) -> float:
-        """Similarity of two articles (either may be outside the fitted corpus)."""
-        rows = self.transform([a.full_text, b.full_text])
-        lexical = float(rows[0].multiply(rows[1]).sum())
-        dense = best_paragraph_similarity(a.paragraphs, b.paragraphs)
-        return self.config.dense_weight * dense + (1 - self.config.dense_weight) * lexical
+        return cosine(self.words), cosine(self.names)
 
-    def edges(
-        self, articles: Sequence[ArticleFeatures], left: np.ndarray, right: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Similarities of fitted-corpus pairs ``(left[e], right[e])``: (full, linear part).
-
-        The linear part uses the article vectors instead of the best paragraph pair; it is what pairs
-        outside the candidate graph are scored with.
-        """
-        weight = self.config.dense_weight
-        lexical = np.asarray(self.matrix[left].multiply(self.matrix[right]).sum(axis=1)).ravel()
-        vectors = np.stack([a.vector for a in articles]).astype(np.float32)
-        article_cos = np.einsum("ij,ij->i", vectors[left], vectors[right])
-        best = np.empty(len(left), dtype=np.float32)
-        for e, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
-            best[e] = best_paragraph_similarity(articles[i].paragraphs, articles[j].paragraphs)
-        return weight * best + (1 - weight) * lexical, weight * article_cos + (1 - weight) * lexical
+    def cross_script(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """True for pairs whose texts are written in different scripts (lexical signals cannot meet)."""
+        a, b = self.scripts[left], self.scripts[right]
+        return (a != b) & (a != "") & (b != "")
 
 
-def _candidate_edges(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unique undirected pairs (i < j) of the symmetric k-NN graph of the article vectors."""
+SCRIPTS = {
+    "LATIN": re.compile(r"[A-Za-z\u00c0-\u024f]"),
+    "CYRILLIC": re.compile(r"[\u0400-\u052f]"),
+    "GREEK": re.compile(r"[\u0370-\u03ff]"),
+    "ARABIC": re.compile(r"[\u0600-\u06ff\u0750-\u077f]"),
+    "HEBREW": re.compile(r"[\u0590-\u05ff]"),
+    "DEVANAGARI": re.compile(r"[\u0900-\u097f]"),
+    "CJK": re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"),
+}
+
+
+def script_of(text: str, chars: int = 400) -> str:
+    """The main script of a text (LATIN, CYRILLIC, ARABIC, ...) from its first characters; '' without letters."""
+    head = text[:chars]
+    counts = {name: len(pattern.findall(head)) for name, pattern in SCRIPTS.items()}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ""
+
+
+def candidate_pairs(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique pairs (i < j) of the symmetric k-NN graph: left, right, and each pair's best neighbour rank."""
     n = len(vectors)
     k = min(k, n - 1)
     if k <= 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     _, neighbours = index.search(vectors, k + 1)
     left = np.repeat(np.arange(n), k + 1)
     right = neighbours.ravel().astype(np.int64)
+    rank = np.tile(np.arange(k + 1), n)
     keep = (right >= 0) & (right != left)
-    pairs = np.unique(np.sort(np.stack([left[keep], right[keep]], axis=1), axis=1), axis=0)
-    return pairs[:, 0], pairs[:, 1]
+    low, high, rank = np.minimum(left, right)[keep], np.maximum(left, right)[keep], rank[keep]
+    key = low * n + high
+    order = np.lexsort((rank, key))
+    key, rank = key[order], rank[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
+    return key[first] // n, key[first] % n, rank[first]
 
 
-def _local_density(n: int, left: np.ndarray, right: np.ndarray, sims: np.ndarray, k: int) -> np.ndarray:
-    """Mean of each article's ``k`` highest edge similarities (0 for an article without edges)."""
+def _crowding(n: int, left: np.ndarray, right: np.ndarray, sims: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each article's ``k`` highest pair similarities (0 for an article without pairs)."""
     nodes = np.concatenate([left, right])
     values = np.concatenate([sims, sims])
     order = np.lexsort((-values, nodes))
@@ -184,121 +273,116 @@ def _local_density(n: int, left: np.ndarray, right: np.ndarray, sims: np.ndarray
     return np.divide(total, count, out=np.zeros(n), where=count > 0)
 
 
-class _AverageLink:
-    """Average-link agglomeration over a sparse graph with exact linear fill for pairs without an edge."""
+def pair_signals(
+    articles: Sequence[ArticleFeatures], similarity: StorySimilarity, left: np.ndarray, right: np.ndarray,
+    rank: np.ndarray, local_k: int = 3,
+) -> dict[str, np.ndarray]:
+    """The signals the pair model reads, one array per signal, for the pairs ``(left[e], right[e])``."""
+    vectors = np.stack([a.vector for a in articles]).astype(np.float32)
+    firsts = np.stack([np.atleast_2d(a.paragraphs)[0] for a in articles]).astype(np.float32)
+    dense = np.einsum("ij,ij->i", firsts[left], firsts[right]).astype(np.float64)  # one paragraph each: exact
+    several = np.array([len(np.atleast_2d(a.paragraphs)) > 1 for a in articles])
+    for e in np.flatnonzero(several[left] | several[right]).tolist():
+        dense[e] = best_paragraph_similarity(articles[left[e]].paragraphs, articles[right[e]].paragraphs)
+    lexical, names = similarity.lexical(left, right)
+    crowd = _crowding(len(articles), left, right, 0.5 * dense + 0.5 * lexical, local_k)
+    words = np.array([len(a.full_text.split()) for a in articles], dtype=np.float64)
+    length = np.log1p(np.minimum(words[left], words[right]))
+    days = np.array([a.published.timestamp() / 86400 if a.published else np.nan for a in articles])
+    gap = np.abs(days[left] - days[right])  # NaN where a date is unknown: no evidence either way
+    return {
+        "dense": dense,
+        "article": np.einsum("ij,ij->i", vectors[left], vectors[right]).astype(np.float64),
+        "lexical": lexical.astype(np.float64),
+        "names": names.astype(np.float64),
+        "crowding": (crowd[left] + crowd[right]) / 2,
+        "length": length,
+        "dense_x_length": dense * length,
+        "lexical_x_length": lexical * length,
+        "days_apart": np.log1p(np.nan_to_num(gap, nan=0.0)),
+        "rank": np.log1p(rank.astype(np.float64)),
+    }
 
-    def __init__(self, vectors: np.ndarray, tfidf: sp.csr_matrix, dense_weight: float) -> None:
-        self.vsum = vectors.astype(np.float64)
-        self.tsum = [
-            dict(zip(tfidf.indices[a:b].tolist(), tfidf.data[a:b].tolist()))
-            for a, b in zip(tfidf.indptr[:-1], tfidf.indptr[1:])
-        ]
-        self.weight = dense_weight
 
-    def linear(self, a: int, b: int) -> float:
-        """Sum over all member pairs of two clusters of the linear similarity."""
-        small, large = sorted((self.tsum[a], self.tsum[b]), key=len)
-        lexical = sum(value * large.get(term, 0.0) for term, value in small.items())
-        return self.weight * float(self.vsum[a] @ self.vsum[b]) + (1 - self.weight) * lexical
+def link_stories(
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0
+) -> np.ndarray:
+    """Graph average-link: a story label per article (see :func:`merge_sequence` for the rule)."""
+    return cut_merges(n, *merge_sequence(n, left, right, probability, threshold, budget), threshold)
 
-    def merge(self, a: int, b: int) -> None:
-        """Fold cluster b's sums into cluster a."""
-        self.vsum[a] += self.vsum[b]
-        small, large = sorted((self.tsum[a], self.tsum[b]), key=len)
-        for term, value in small.items():
-            large[term] = large.get(term, 0.0) + value
-        self.tsum[a], self.tsum[b] = large, {}
 
-    def run(
-        self,
-        left: np.ndarray,
-        right: np.ndarray,
-        full: np.ndarray,
-        linear: np.ndarray,
-        density: np.ndarray,
-        alpha: float,
-        threshold: float,
-        *,
-        days: np.ndarray | None = None,
-        max_gap: float | None = None,
-    ) -> np.ndarray:
-        """Merge greedily while the best link is >= threshold; returns each article's root cluster id.
+def cut_merges(n: int, first: np.ndarray, second: np.ndarray, links: np.ndarray, threshold: float) -> np.ndarray:
+    """A label per article after the merges of :func:`merge_sequence` made before a link fell below ``threshold``.
 
-        ``full`` and ``linear`` are the edges' similarities (see ``StorySimilarity.edges``); pairs without
-        an edge count with their linear similarity. ``density`` is ``r`` per article.
-        link(A, B) = (sum_linear(A, B) + sum_correction(A, B)) / (|A| |B|) - alpha * (mean r_A + mean r_B) / 2
-        ``days`` (publication day per article, NaN where unknown) and ``max_gap`` keep two groups whose date
-        spans lie more than ``max_gap`` days apart from merging.
-        """
-        n = len(density)
-        first = days.copy() if days is not None else np.full(n, np.nan)
-        last = first.copy()
-        size = np.ones(n)
-        dens = density.astype(np.float64).copy()
-        # adjacency[a][b] = [sum of linear similarity, sum of corrections] over member pairs
-        adjacency: list[dict[int, list[float]]] = [{} for _ in range(n)]
-        for i, j, f, lin in zip(left.tolist(), right.tolist(), full.tolist(), linear.tolist()):
-            entry = [lin, f - lin]
-            adjacency[i][j] = entry
-            adjacency[j][i] = entry
-        version = np.zeros(n, dtype=np.int64)
-        parent = np.arange(n)
+    Merges happen best link first, so a run with a low threshold holds every higher threshold's run as
+    its prefix: one run serves a whole range of thresholds.
+    """
+    below = np.flatnonzero(links < threshold)
+    done = below[0] if len(below) else len(links)
+    graph = sp.coo_matrix((np.ones(done), (first[:done], second[:done])), shape=(n, n))
+    return sp.csgraph.connected_components(graph, directed=False)[1]
 
-        def link(a: int, b: int) -> float:
-            lin, corr = adjacency[a][b]
-            return (lin + corr) / (size[a] * size[b]) - alpha * (dens[a] / size[a] + dens[b] / size[b]) / 2
 
-        def fresh_heap() -> list[tuple[float, int, int, int, int]]:
-            live = [
-                (-link(a, b), a, b, int(version[a]), int(version[b]))
-                for a in range(n) if parent[a] == a for b in adjacency[a] if a < b
-            ]
-            heapq.heapify(live)
-            return live
+def merge_sequence(
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The merges of graph average-link, in order: (an article of cluster A, one of cluster B, link).
 
-        heap = fresh_heap()
-        edges = len(heap)
-        while heap:
-            if len(heap) > 4 * max(edges, 1_000):  # outdated entries pile up when big groups merge
-                heap = fresh_heap()
-                edges = len(heap)
-            negative, a, b, version_a, version_b = heapq.heappop(heap)
-            if -negative < threshold:
-                break
-            if parent[a] != a or parent[b] != b or version[a] != version_a or version[b] != version_b:
-                continue
-            if max_gap is not None and max(first[a], first[b]) - min(last[a], last[b]) > max_gap:
-                continue  # NaN (a group without dates) compares False: dates unknown never block
-            if len(adjacency[a]) < len(adjacency[b]):
-                a, b = b, a
-            del adjacency[a][b], adjacency[b][a]
-            only_a = [x for x in adjacency[a] if x not in adjacency[b]]
-            for x in only_a:  # pairs (b, x) had no edge: add their exact linear sum
-                adjacency[a][x][0] += self.linear(b, x)
-            for x, (lin, corr) in adjacency[b].items():
-                del adjacency[x][b]
-                if x in adjacency[a]:
-                    entry = adjacency[a][x]
-                    entry[0] += lin
-                    entry[1] += corr
-                else:
-                    entry = [lin + self.linear(a, x), corr]
-                    adjacency[a][x] = entry
-                    adjacency[x][a] = entry
-            adjacency[b] = {}
-            self.merge(a, b)
-            parent[b] = a
-            size[a] += size[b]
-            dens[a] += dens[b]
-            first[a], last[a] = np.fmin(first[a], first[b]), np.fmax(last[a], last[b])
-            version[a] += 1
-            for x in adjacency[a]:
-                heapq.heappush(heap, (-link(a, x), a, x, int(version[a]), int(version[x])))
-        while True:
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                return parent
-            parent = grand
+    Two clusters A and B merge, best first, while their link is at least ``threshold``:
+
+        link(A, B) = sum(p over the given pairs between A and B) / max(pairs, min(|A| |B|, budget min(|A|, |B|)))
+
+    Between small clusters this is the mean over *all* their pairs (a pair missing from the graph counts
+    as p = 0: the two articles are not even among each other's nearest neighbours). Between big clusters
+    it is the mean over about ``budget`` pairs per article of the smaller one, because an article sees
+    only its nearest neighbours and cannot have a pair with every member of a 300-article story.
+    """
+    size = np.ones(n)
+    # adjacency[a][b] = [sum of pair probabilities, number of pairs] between clusters a and b
+    adjacency: list[dict[int, list[float]]] = [{} for _ in range(n)]
+    for i, j, p in zip(left.tolist(), right.tolist(), probability.tolist()):
+        entry = [p, 1.0]
+        adjacency[i][j] = entry
+        adjacency[j][i] = entry
+    version = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+
+    def link(a: int, b: int) -> float:
+        total, pairs = adjacency[a][b]
+        smaller = min(size[a], size[b])
+        return total / max(pairs, min(size[a] * size[b], budget * smaller))
+
+    heap = [(-link(a, b), a, b, 0, 0) for a in range(n) for b in adjacency[a] if a < b]
+    heapq.heapify(heap)
+    merges: list[tuple[int, int, float]] = []
+    while heap:
+        negative, a, b, version_a, version_b = heapq.heappop(heap)
+        if -negative < threshold:
+            break
+        if not (alive[a] and alive[b]) or version[a] != version_a or version[b] != version_b:
+            continue
+        merges.append((a, b, -negative))
+        if len(adjacency[a]) < len(adjacency[b]):
+            a, b = b, a
+        del adjacency[a][b], adjacency[b][a]
+        for x, (total, pairs) in adjacency[b].items():
+            del adjacency[x][b]
+            if x in adjacency[a]:
+                entry = adjacency[a][x]
+                entry[0] += total
+                entry[1] += pairs
+            else:
+                entry = [total, pairs]
+                adjacency[a][x] = entry
+                adjacency[x][a] = entry
+        adjacency[b] = {}
+        alive[b] = False
+        size[a] += size[b]
+        version[a] += 1
+        for x in adjacency[a]:
+            heapq.heappush(heap, (-link(a, x), a, x, int(version[a]), int(version[x])))
+    merged = np.array(merges, dtype=np.float64).reshape(-1, 3)
+    return merged[:, 0].astype(np.int64), merged[:, 1].astype(np.int64), merged[:, 2]
 
 
 def _relabel(roots: np.ndarray) -> np.ndarray:
@@ -315,34 +399,20 @@ class StoryClusterer:
         self.config = config
 
     def fit(self, articles: Sequence[ArticleFeatures]) -> StoryClusterer:
-        """Cluster ``articles``; sets ``labels_`` (int array, 0..m-1), ``similarity_`` and ``density_``."""
+        """Cluster ``articles``; sets ``labels_`` (int array, 0..m-1), ``pairs_`` and ``probability_``."""
         config = self.config
         n = len(articles)
         if n == 0:
             raise ValueError("no articles to cluster")
         vectors = np.ascontiguousarray(np.stack([a.vector for a in articles]), dtype=np.float32)
-        self.similarity_ = StorySimilarity(config, [a.full_text for a in articles])
-        left, right = _candidate_edges(vectors, config.n_neighbours)
-        if config.max_days_apart is not None:
-            keep = [
-                _within_days(articles[i].published, articles[j].published, config.max_days_apart)
-                for i, j in zip(left.tolist(), right.tolist())
-            ]
-            left, right = left[keep], right[keep]
-        full, linear = self.similarity_.edges(articles, left, right)
-        self.density_ = _local_density(n, left, right, full, config.local_k)
-        days = np.array([a.published.timestamp() / 86400 if a.published else np.nan for a in articles])
-        roots = _AverageLink(vectors, self.similarity_.matrix, config.dense_weight).run(
-            left, right, full, linear, self.density_, config.local_weight, config.threshold,
-            days=days, max_gap=config.max_days_apart,
-        )
+        similarity = StorySimilarity(config, [a.full_text for a in articles])
+        left, right, rank = candidate_pairs(vectors, config.n_neighbours)
+        signals = pair_signals(articles, similarity, left, right, rank, config.local_k)
+        self.pairs_ = (left, right)
+        self.probability_ = config.pair_model.probability(signals, similarity.cross_script(left, right))
+        roots = link_stories(n, left, right, self.probability_, config.merge_threshold, config.pair_budget)
         self.labels_ = _relabel(roots)
         return self
-
-
-def _within_days(a: datetime | None, b: datetime | None, days: float) -> bool:
-    """True unless both dates are known and further apart than ``days``."""
-    return a is None or b is None or abs((a - b).total_seconds()) <= days * 86400
 
 
 @dataclass(frozen=True)
@@ -394,7 +464,7 @@ def describe_stories(
         row = weights.getrow(s)
         order = np.lexsort((row.indices, -row.data))[: n_keywords * 4]  # best first; ties by term order
         top = [row.indices[i] for i in order if row.data[i] > 0]
-        keywords = _drop_covered([str(terms[t]) for t in top])[:n_keywords]
+        keywords = _drop_covered([str(terms[t]) for t in top if not is_date_term(str(terms[t]))])[:n_keywords]
         summaries.append(StorySummary(int(label), len(members), int(central), tuple(keywords)))
     return sorted(summaries, key=lambda summary: (-summary.size, summary.label))
 

@@ -15,9 +15,8 @@ from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
 from .clustering import ArticleFeatures, StoryClusterer, describe_stories
+from .labels import headline
 
-HEADLINE_WORDS = 20
-HEADLINE_MIN_WORDS = 6
 DISTINCT_PER_ARTICLE = 2
 
 
@@ -154,21 +153,6 @@ def story_coverage(snapshot: IndexSnapshot, story_id: str) -> StoryCoverage:
         )
     story = _story(story_id, row["headline"], row["keywords"], list(articles.values()))
     return StoryCoverage(story, coverage)
-
-
-def headline(article: Article) -> str:
-    """An article's title or, where it has none, its first sentence (of at least a few words).
-
-    Sentence ends closer than ``HEADLINE_MIN_WORDS`` words to the start are skipped, so abbreviations
-    such as "Gov." or "U.S." do not cut the headline short.
-    """
-    if article.title:
-        return article.title
-    words = article.text.split()
-    for position, word in enumerate(words[:HEADLINE_WORDS]):
-        if position + 1 >= HEADLINE_MIN_WORDS and word.endswith((".", "!", "?")):
-            return " ".join(words[: position + 1])
-    return " ".join(words[:HEADLINE_WORDS]) + ("…" if len(words) > HEADLINE_WORDS else "")
 
 
 def _story(story_id: str, headline_text: str | None, keywords: str, members: list[Article]) -> Story:
