@@ -189,9 +189,9 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
     """Kill `storycluster follow` ``kills`` times, checking after each kill, then finish and compare.
 
     Kills come after a random 0 to ``max_delay`` seconds (default: 2.5 times a first whole run, so that they
-    land in start-up, fetching, embedding, committing and waiting alike whatever the machine's speed; a
-    trial in which no poll completed stretches it by a fifth). With ``seconds``, killing stops after that
-    long even if fewer kills were made; the final run and comparison happen either way."""
+    land in start-up, fetching, embedding, committing and waiting alike whatever the machine's speed; a third
+    trial in a row in which no poll completed stretches it by a fifth). With ``seconds``, killing stops after
+    that long even if fewer kills were made; the final run and comparison happen either way."""
     rng = random.Random(seed)
     tally = Tally()
     scratch = tempfile.TemporaryDirectory(prefix="storycluster-follow-crash-") if work is None else None
@@ -212,7 +212,7 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
             max_delay = max_delay or 2.5 * (time.perf_counter() - started)
             log(f"  one whole poll in a fresh process: {time.perf_counter() - started:.1f} s; kills within {max_delay:.1f} s")
             before = check(index_dir, world, {}, tally, "after the first run")
-            polls = out.read_text().count(" poll ")
+            polls, dry = out.read_text().count(" poll "), 0
             while tally.kills < kills and (seconds is None or time.perf_counter() - started < seconds):
                 world.change(server)
                 delay = rng.uniform(0.0, max_delay)
@@ -227,8 +227,9 @@ def follow_crash(kills: int, *, feeds: int = 3, seed: int = 0, max_delay: float 
                 tally.trials += 1
                 tally.kills += result["signal"] == 9
                 polls, logged = out.read_text().count(" poll "), polls
-                if polls == logged:  # the machine is slower than at calibration: kill later next time
-                    max_delay *= 1.2
+                dry = dry + 1 if polls == logged else 0
+                if dry >= 3:  # three trials without a poll: the machine is slower than at calibration
+                    max_delay, dry = max_delay * 1.2, 0
                 before = check(index_dir, world, before, tally, f"after kill {tally.kills}")
                 if tally.trials % 10 == 0:
                     log(f"  {tally.kills} kills, {polls} polls logged, {len(before)} articles, {len(tally.problems)} problems, "

@@ -161,3 +161,25 @@ def test_a_poll_that_finds_the_index_locked_leaves_its_news_for_the_next(server,
         assert len(index) == 0 and index.state("follow") is None
         after = follower.poll()
         assert (after.not_modified, after.added) == (0, 1), after.line()  # fetched again: nothing was lost
+
+
+def test_the_kill_loop_checker_notices_a_missing_a_stale_and_a_doubled_article():
+    """bench/follow_crash.py's final comparison is not vacuous (the loop itself runs there, >= 100 kills)."""
+    import random
+
+    import follow_crash
+
+    with LoopbackServer() as server:
+        world = follow_crash.Feeds(2, random.Random(3))
+        for _ in range(6):
+            world.change(server)
+    final = {}
+    for guid, link in world.links.items():
+        if link not in {url for _, url in final.values()}:
+            final[guid] = (world.versions[guid][-1], link)
+    assert world.final_problems(final) == []
+    victim, (text, link) = next(iter(final.items()))
+    assert "missing" in world.final_problems({k: v for k, v in final.items() if k != victim})[0]
+    assert world.final_problems({**final, victim: ("an older text", link)}) == [f"stale: ['{victim}']"]
+    doubled = world.final_problems({**final, "extra-guid": (text, link)})
+    assert any("wrong id" in p for p in doubled) and any("articles for" in p for p in doubled)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..text.language import article_language
+from .dates import parse_date
 from .fetch import normalize_url
 from .html import body_text, extractor_config
 
@@ -66,7 +67,7 @@ def read_page(markup: bytes | str, *, url: str | None = None) -> Page | None:
     return Page(
         text=text,
         title=_clean(document.title),
-        published=document.date or None,
+        published=_utc(document.date),
         source=_clean(document.sitename) or _clean(document.hostname) or (urlsplit(url).hostname if url else None),
         url=normalize_url(document.url or url) if document.url or url else None,
         language=article_language(document.title, text),
@@ -83,6 +84,14 @@ def _metadata(markup: bytes | str, url: str | None) -> Any:
         return None
     document = extract_metadata(tree, default_url=url, date_config={"original_date": True, "outputformat": _DATE_FORMAT})
     return document if document.title or document.description else None
+
+
+def _utc(date: str | None) -> str | None:
+    """htmldate's date as ISO 8601 in UTC (a date without a time zone is taken as UTC)."""
+    try:
+        return parse_date(date) if date else None
+    except ValueError:
+        return None
 
 
 def _clean(value: str | None) -> str | None:
