@@ -7,7 +7,8 @@ Compares, on the same vectors, how a paragraph vector set could be stored and se
 - ``ivf-sq8``: the same lists holding 8-bit scalar-quantised codes (384 bytes a vector, in memory); scores
   and stored vectors are then approximate (decoded codes).
 - ``ivf-sq8+rerank``: the same codes, the best ``RERANK`` candidates re-scored exactly against the float32
-  vectors, which stay on disk in a memory-mapped file addressed by key (only the candidates' rows are read).
+  vectors, which stay on disk in a file of rows addressed by key; only the candidates' rows are read, with
+  ``pread`` (the page cache keeps them; a memory mapping would count every row ever touched in the reader's RSS).
 - ``ivf-pq+rerank``: product-quantised codes (``PQ_BYTES`` bytes a vector), re-ranked the same way.
 
 Volume: real paragraph vectors of ``neus_val`` and ``ecbplus`` (embedded once with the default embedder,
@@ -15,8 +16,8 @@ cached with ``--cache``), mixed two at a time with noise (``normalise(a * x + (1
 set is continuous and has the clustered shape of news vectors rather than copies of a few thousand points.
 Queries are fresh mixes. Recall@10 is measured against exact inner-product search over the same vectors;
 latency is one query at a time on one thread (as ``similar`` searches), codes and re-ranking included.
-Reader memory is the peak RSS of a fresh process that opens the set the way a reader does (codes read in,
-float vectors memory-mapped) and answers the queries: file pages it touches count in its RSS.
+Reader memory is the peak RSS of a fresh process that opens the set the way a reader would (``ivf-flat``
+memory-mapped as today, so the file pages it touches count in its RSS; codes read in) and answers the queries.
 
     .venv/bin/python bench/scale_queries.py                       # 10k, 100k, 1M; three kinds
     .venv/bin/python bench/scale_queries.py --sizes 200000 --kinds ivf-sq8+rerank ivf-pq+rerank
@@ -127,7 +128,7 @@ def build(kind: str, vectors: np.ndarray, path: Path) -> float:
 
 
 READER = r"""
-import json, sys, time
+import json, os, sys, time
 import faiss, numpy as np
 kind, index_path, vectors_path, queries_path, k, rerank, nprobe = sys.argv[1:8]
 k, rerank, nprobe = int(k), int(rerank), int(nprobe)
@@ -135,7 +136,15 @@ faiss.omp_set_num_threads(1)
 flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if kind == "ivf-flat" else 0  # as readers open sets today
 rerank = rerank if kind.endswith("+rerank") else k
 index = faiss.read_index(index_path, flags)
-vectors = np.load(vectors_path, mmap_mode="r")  # float32 rows by key: only re-ranked rows are read
+layout = np.load(vectors_path, mmap_mode="r")
+offset, dimension, count = layout.offset, layout.shape[1], layout.shape[0]
+del layout
+row_bytes = 4 * dimension
+handle = os.open(vectors_path, os.O_RDONLY)  # float32 rows by key, read with pread: the page cache holds
+                                             # them, not this process (a mapping would count in its RSS)
+def rows(keys):
+    data = b"".join(os.pread(handle, row_bytes, offset + int(key) * row_bytes) for key in keys)
+    return np.frombuffer(data, dtype=np.float32).reshape(len(keys), dimension)
 queries = np.load(queries_path)
 params = faiss.SearchParametersIVF(nprobe=nprobe)
 found, latencies = [], []
@@ -144,15 +153,14 @@ for query in queries:
     scores, keys = index.search(query[None], rerank, params=params)
     keys = keys[0][keys[0] >= 0]
     if kind.endswith("+rerank"):
-        order = np.argsort(keys)  # ascending keys: the reads go forward through the file
-        exact = vectors[keys[order]] @ query
-        keys = keys[order][np.argsort(-exact)[:k]]
+        keys = np.sort(keys)  # ascending keys: the reads go forward through the file
+        keys = keys[np.argsort(-(rows(keys) @ query))[:k]]
     latencies.append((time.perf_counter() - started) * 1000)
     found.append(keys[:k].tolist())
 by_id = []
-for key in np.random.default_rng(1).integers(0, len(vectors), len(queries)):
+for key in np.random.default_rng(1).integers(0, count, len(queries)):
     started = time.perf_counter()
-    query = np.asarray(vectors[key])  # by id: the stored vector, then the same search
+    query = rows([key])[0]  # by id: the stored vector, then the same search
     index.search(query[None], rerank + 1, params=params)
     by_id.append((time.perf_counter() - started) * 1000)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
