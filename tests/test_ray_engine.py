@@ -56,7 +56,8 @@ def test_the_ray_index_equals_the_local_one(ray_session, bench_subset, embedder,
             assert ray_ids == ids
             assert np.abs(ray_vectors - vectors).max() <= 1e-5
             for article_id in ids:
-                assert np.abs(on_ray.paragraph_vectors(article_id) - local.paragraph_vectors(article_id)).max() <= 1e-5
+                difference = on_ray.paragraph_vectors(article_id) - local.paragraph_vectors(article_id)
+                assert np.abs(difference).max() <= 1e-5
                 expected = [m.id for m in local.similar_to(article_id, k=5)]
                 assert [m.id for m in on_ray.similar_to(article_id, k=5)] == expected
             query = "earthquake kills dozens"

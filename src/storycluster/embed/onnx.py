@@ -138,9 +138,9 @@ class OnnxEncoder:
         )
 
     def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(rows, vectors)``: the positions in ``texts`` of each group of ``batch_size`` and their vectors.
+        """Yield ``(rows, vectors)``: the positions in ``texts`` of each ``batch_size`` texts, their vectors.
 
-        Texts are tokenised a window at a time and run longest first (the threads finish together).
+        Texts are tokenised a window at a time and run longest first (so the threads finish together).
         """
         by_length = np.argsort([len(t) for t in texts], kind="stable")[::-1]
         workers = min(self.threads, len(texts))
@@ -154,12 +154,14 @@ class OnnxEncoder:
                     )
                 ]
                 for first in range(0, len(window), batch_size):
-                    yield window[first:first + batch_size], np.stack(list(run(self._run, ids[first:first + batch_size])))
+                    group = slice(first, first + batch_size)
+                    yield window[group], np.stack(list(run(self._run, ids[group])))
 
     def _run(self, ids: list[int]) -> np.ndarray:
         """The unit vector of one tokenised text."""
         input_ids = np.array([ids], dtype=np.int64)
-        (vectors,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)})
+        mask = np.ones_like(input_ids)
+        (vectors,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
         return vectors[0].astype(np.float32, copy=False)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
