@@ -205,12 +205,25 @@ def test_exported_model_is_int8_except_the_kept_layers(cache_env):
     assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node) >= 16
 
 
-def test_onnx_session_takes_its_thread_count_from_omp_num_threads(cache_env, monkeypatch):
+def test_onnx_runs_as_many_texts_at_once_as_omp_num_threads_says(cache_env, monkeypatch):
     manifest = json.loads((cache_env / "manifest.json").read_text())
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what Ray sets for an actor with one CPU
     single = onnx_backend.OnnxEncoder(cache_env, manifest)
-    assert single._session.get_session_options().intra_op_num_threads == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     default = onnx_backend.OnnxEncoder(cache_env, manifest)
-    assert default._session.get_session_options().intra_op_num_threads == 0  # onnxruntime's own choice
-    assert np.allclose(single.encode(TEXTS), default.encode(TEXTS), atol=1e-5)
+    assert (single.threads, default.threads) == (1, len(os.sched_getaffinity(0)))
+    assert single._session.get_session_options().intra_op_num_threads == 1  # one thread per text, always
+    assert np.array_equal(single.encode(TEXTS), default.encode(TEXTS))
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_a_text_gets_the_same_vector_alone_or_in_any_batch(backend, cache_env):
+    words = SEED_TEXT.split()
+    texts = [" ".join(words[i:i + n]) for i, n in enumerate([1, 3, 7, 12, 20, 35, 60, 90, 140, 220] * 7)][:64]
+    assert len(set(map(len, texts))) > 30  # mixed lengths: 1 word to more than the model's window
+    embedder = Embedder(backend=backend)
+    alone = np.stack([embedder.encode([text])[0] for text in texts])
+    in_batches = [Embedder(backend=backend, batch_size=size).encode(texts) for size in (64, 5)]
+    shuffled = embedder.encode([*TEXTS, *texts[::-1]])[len(TEXTS):][::-1]
+    for vectors in (*in_batches, shuffled):
+        assert np.abs(vectors - alone).max() <= 1e-5

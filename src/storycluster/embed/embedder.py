@@ -2,7 +2,8 @@
 
 - ``onnx-int8`` (:mod:`storycluster.embed.onnx`): the model exported to ONNX and quantised to int8 once,
   cached, then run by onnxruntime without importing torch. About 2-3x the speed of torch on CPU; vectors keep
-  a cosine of ~0.993 (mean) to the torch ones (``bench/fast_path.py``).
+  a cosine of ~0.993 (mean) to the torch ones (``bench/fast_path.py``). Each text runs alone, so its vector
+  does not depend on the other texts of a call (nor on the commit size or the engine).
 - ``torch``: the model run by sentence-transformers in float32.
 
 The backend is chosen by ``Embedder(backend=...)``, else ``STORYCLUSTER_BACKEND``, else automatically:
@@ -141,8 +142,9 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts`` into an ``(n, dimension)`` float32 array of unit vectors.
 
-        Identical texts are embedded once (their rows are equal); the rest go in batches sorted by length
-        (less padding). ``progress`` is called after each batch with the number of input texts it covered.
+        Identical texts are embedded once (their rows are equal); the rest go in batches of ``batch_size``,
+        longest first (torch pads a batch to its longest text; onnx-int8 runs each text alone). ``progress``
+        is called after each batch with the number of input texts it covered.
         """
         if not len(texts):
             return np.zeros((0, self.dimension), dtype=np.float32)
