@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from conftest import SEED_ID
+
 import storycluster
 from storycluster import Article, StoryIndex
-
-from conftest import SEED_ID
 
 # Every name `from storycluster import ...` offered before the packages were split; removing one breaks users.
 PUBLIC_NAMES = {
