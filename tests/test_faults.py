@@ -291,7 +291,9 @@ WORKER = textwrap.dedent(
     import numpy as np
     from storycluster import Article, StoryIndex
     from storycluster.store.vectors import VectorSet
+    from storycluster.text.language import detect_language
 
+    detect_language("warm up")  # py3langid unpacks its model into a temporary file once: not an index write
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     for line in sys.stdin:

@@ -41,7 +41,8 @@ def html_to_text(text: str) -> str:
     import trafilatura
 
     whole_page = is_html_document(text[:4096].encode("utf-8", errors="replace"))
-    wrapped = text if whole_page else f"<html><body><article>{text}</article></body></html>"
+    # a fragment opens as a paragraph, so text before its first block element is kept as one too
+    wrapped = text if whole_page else f"<html><body><article><p>{text}</p></article></body></html>"
     document = trafilatura.bare_extraction(
         wrapped, include_comments=False, favor_recall=not whole_page, config=extractor_config(fragment=True)
     )
