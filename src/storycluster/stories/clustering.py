@@ -38,6 +38,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from ..text.lexical import TOKEN_PATTERN
 from .labels import is_date_term
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "merge_sequence",
 ]
 
-TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
 NAMES = re.compile(r"\b(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,}|\d[\d,.:/-]*\d|\d)\b")
 
 
