@@ -2,12 +2,13 @@
 
 Each trial runs `storycluster index BATCH --index DIR` (the CLI's own ``main``) on a few small JSON-lines
 batches in a fresh process and kills it with SIGKILL: either after a random delay, or at an injected kill
-point just before or after one of the steps of an append (the SQLite copy and commit, each fsync, each
-vector file, the term frequencies, the manifest rename, the clean-up). A batch is acknowledged once the
+point just before or after one of the steps of an append (each vector segment built and each file
+written, each fsync, the term frequencies, the generation record, the SQLite commit that publishes, the
+clean-up). A batch is acknowledged once the
 process printed its summary line. After every kill the checker requires that
 
-* the index opens and ``storycluster check`` finds nothing wrong (the manifest names only files that exist,
-  with their checksums; FAISS holds exactly one vector per SQLite row);
+* the index opens and ``storycluster check`` finds nothing wrong (the generation record names only files
+  that exist, with their checksums; FAISS holds exactly one vector per SQLite row);
 * every acknowledged article is there with its last acknowledged text (or a later one that was sent),
   no article is there that was never sent, and none is there twice;
 
@@ -40,14 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Kill points: (name, steps of that kind in one append). A kill point fires just before or just after
 # the n-th such step of the process.
 KILL_POINTS = {
-    "copyfile": 1,  # the SQLite file of generation N copied for N+1
-    "commit": 1,  # the SQLite commit of generation N+1
-    "fsync": 7,  # the database, three vector files, term frequencies, temporary manifest, directory
-    "vectors": 3,  # each FAISS file written
+    "segment": 3,  # each vector set's next segment built (the new vectors, merged with the last segments)
+    "vectors": 3,  # each FAISS segment file written
+    "fsync": 5,  # three segment files, term frequencies, directory
     "terms": 1,  # the term-frequency array written
-    "replace": 1,  # the manifest renamed over the old one: the switch
-    "publish": 1,  # the whole publication (checksums, manifest, switch, clean-up)
-    "leftovers": 2,  # clean-up of old generations, at lock time and after the switch
+    "state": 1,  # the generation record written into the open transaction
+    "commit": 1,  # the SQLite commit of generation N+1: the switch
+    "leftovers": 2,  # clean-up of old files, at lock time and after the commit
 }
 
 # The zygote's loop: one JSON job a line on stdin; fork a child running ``child(job)``, SIGKILL it after
@@ -71,13 +71,14 @@ for line in sys.stdin:
 """
 
 _ZYGOTE = r"""
-import json, os, shutil, signal, sys, traceback
+import json, os, signal, sys, traceback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storycluster import Embedder
 from storycluster.cli.main import main
 import storycluster.store.snapshot as snapshot
 import storycluster.store.directory as store
+import storycluster.store.segments as segments
 import storycluster.store.vectors as vectors
 
 Embedder().encode(["warm up"])  # load the model once; every forked process shares it
@@ -119,9 +120,9 @@ def arm(point):
         snapshot.connect = connect
         return
     owner, attribute = {
-        "copyfile": (shutil, "copyfile"), "fsync": (os, "fsync"), "replace": (os, "replace"),
-        "vectors": (vectors.VectorSet, "save"), "terms": (snapshot, "_save_array"),
-        "publish": (store.IndexDirectory, "publish"), "leftovers": (store.IndexDirectory, "remove_leftovers"),
+        "segment": (segments.SegmentedVectors, "next_segment"), "fsync": (os, "fsync"),
+        "vectors": (vectors.VectorSet, "save"), "terms": (snapshot, "save_array"),
+        "state": (snapshot, "write_state"), "leftovers": (store.IndexDirectory, "remove_leftovers"),
     }[name]
     setattr(owner, attribute, wrap(getattr(owner, attribute)))
 
@@ -407,8 +408,9 @@ def crash_loop(
 
 
 def _check_complete(index_dir: Path, final: dict[str, str], tally: Tally, round_number: int) -> None:
-    """After the rerun every article is there with its last text, and no generation but two is left."""
+    """After the rerun every article is there with its last text, and no file but those of the last two generations."""
     from storycluster import StoryIndex
+    from storycluster.store.directory import IndexDirectory
 
     with StoryIndex.open(index_dir) as index:
         ids, _ = index.article_vectors()
@@ -417,10 +419,11 @@ def _check_complete(index_dir: Path, final: dict[str, str], tally: Tally, round_
         missing = sorted(set(final) - set(stored))
         tally.lost += len(missing)
         tally.problems.append(f"round {round_number} end: {len(stored)} articles for {len(final)} sent; missing {missing[:5]}")
-    generations = {p.name.split(".")[0] for p in index_dir.iterdir() if p.name.startswith("g")}
+    live = IndexDirectory(index_dir).live_files()
+    stray = [p.name for p in index_dir.iterdir() if p.name.startswith("g") and p.name not in live]
     temporary = [p.name for p in index_dir.iterdir() if p.name.endswith(".tmp")]
-    if len(generations) > 2 or temporary:
-        tally.problems.append(f"round {round_number} end: leftovers {sorted(generations)} {temporary}")
+    if stray or temporary:
+        tally.problems.append(f"round {round_number} end: leftovers {sorted(stray)} {temporary}")
 
 
 def _fresh_kills(index_dir: Path, ledger: Ledger, tally: Tally, rng: random.Random, count: int) -> None:

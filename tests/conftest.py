@@ -154,3 +154,25 @@ def multilingual_seed_index_dir(tmp_path_factory, multilingual_embedder) -> Path
     with StoryIndex.open(path, model="multilingual", create=True) as index:
         index.add(ArticleReader().read([SEEDS]))
     return path
+
+
+def stray_files(index_dir: Path) -> set[str]:
+    """Generation files on disk that neither the current generation nor the one before uses (should be none)."""
+    from storycluster.store.directory import IndexDirectory
+
+    live = IndexDirectory(index_dir).live_files()
+    return {p.name for p in Path(index_dir).iterdir() if p.name.startswith("g") and p.name not in live}
+
+
+def part_file(index_dir: Path, part: str) -> Path | None:
+    """The newest file of one part (``database``, ``terms`` or a vector set) of a format 2 index (None: no such file)."""
+    from storycluster.store.directory import IndexDirectory
+
+    directory = IndexDirectory(index_dir)
+    manifest = directory.read_manifest(state=False)
+    if part == "database":
+        return directory.file(manifest, "database")
+    state = directory.read_state(manifest)
+    if part == "terms":
+        return Path(index_dir) / state.terms.file
+    return Path(index_dir) / state.segments[part][-1].file if state.segments[part] else None

@@ -3,15 +3,15 @@ appends, updates, filters, atomic writes. Tests taking ``index_location`` run on
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
-from conftest import SEED_ID
+from conftest import SEED_ID, stray_files
 
 from storycluster import (
     Article,
@@ -118,16 +118,23 @@ def test_corrupt_manifest(seed_index_copy):
 
 
 def test_vectors_and_rows_out_of_step_are_refused(seed_index_copy):
-    manifest = json.loads((seed_index_copy / "manifest.json").read_text())
-    previous = f"g{manifest['generation'] - 1:06d}.paragraphs.faiss"
-    shutil.copyfile(seed_index_copy / previous, seed_index_copy / manifest["files"]["paragraphs"])
-    with pytest.raises(IndexCorruptError, match="damaged since written"):
-        StoryIndex.open(seed_index_copy)
-    # Even with the manifest rewritten to match the swapped file, vectors and rows disagree.
-    from storycluster.store.directory import IndexDirectory, Manifest
+    from storycluster.store.database import Database, connect
+    from storycluster.store.directory import IndexDirectory
+    from storycluster.store.state import write_state
 
     directory = IndexDirectory(seed_index_copy)
-    directory.publish(Manifest(**{**manifest, "sizes": {}, "checksums": {}}))
+    state = directory.read_state(directory.read_manifest(state=False))
+    *older, paragraphs = state.segments["paragraphs"]
+    articles = state.segments["articles"][-1]
+    shutil.copyfile(seed_index_copy / articles.file, seed_index_copy / paragraphs.file)
+    with pytest.raises(IndexCorruptError, match="damaged since written"):
+        StoryIndex.open(seed_index_copy)
+    # Even with the generation record rewritten to match the swapped file, vectors and rows disagree.
+    swapped = replace(paragraphs, size=articles.size, checksum=articles.checksum)
+    db = Database(connect(seed_index_copy / "index.sqlite", readonly=False))
+    write_state(db, state.next(segments={**state.segments, "paragraphs": [*older, swapped]}))
+    db.connection.commit()
+    db.close()
     with pytest.raises(IndexCorruptError, match="out of step"):
         StoryIndex.open(seed_index_copy)
 
@@ -195,7 +202,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from storycluster import Article, StoryIndex
-    import storycluster.store.directory as store
+    import storycluster.store.snapshot as snapshot
     import storycluster.store.vectors as vectors
 
     point = sys.argv[2]
@@ -209,38 +216,40 @@ KILLER = textwrap.dedent(
             if path.name.endswith("paragraphs.faiss"):
                 die()
         vectors.VectorSet.save = save
-    elif point == "before-manifest-switch":
-        real_replace = os.replace
-        def replace(src, dst):
-            if str(dst).endswith("manifest.json"):
+    else:  # the commit of the database publishes the generation: die just before or just after it
+        real_connect = snapshot.connect
+        class Connection:
+            def __init__(self, connection):
+                self.connection = connection
+            def commit(self):
+                if point == "before-commit":
+                    die()
+                self.connection.commit()
                 die()
-            real_replace(src, dst)
-        store.os.replace = replace
-    elif point == "after-manifest-switch":
-        original_publish = store.IndexDirectory.publish
-        def publish(self, manifest):
-            original_publish(self, manifest)
-            die()
-        store.IndexDirectory.publish = publish
+            def __getattr__(self, name):
+                return getattr(self.connection, name)
+        def connect(path, *, readonly):
+            connection = real_connect(path, readonly=readonly)
+            return connection if readonly else Connection(connection)
+        snapshot.connect = connect
     index = StoryIndex.open(sys.argv[1])
     index.add([Article(id="killed", text="An article whose append is killed part of the way through.")])
     """
 )
 
 
-@pytest.mark.parametrize("point", ["after-vectors", "before-manifest-switch", "after-manifest-switch"])
+@pytest.mark.parametrize("point", ["after-vectors", "before-commit", "after-commit"])
 def test_a_writer_killed_mid_append_leaves_a_readable_index(seed_index_copy, point):
     process = subprocess.run([sys.executable, "-c", KILLER, str(seed_index_copy), point], capture_output=True)
     assert process.returncode == -9, process.stderr.decode()
     with StoryIndex.open(seed_index_copy) as index:
-        committed = point == "after-manifest-switch"
+        committed = point == "after-commit"
         assert ("killed" in index) is committed and len(index) == 1 + committed
         assert index.similar_to(SEED_ID, k=5) == ([] if not committed else index.similar_to(SEED_ID, k=5))
         report = index.add([Article(id="killed", text="An article whose append is killed part of the way through.")])
         assert report.added == (0 if committed else 1)
         assert len(index) == 2
-    generations = {name.split(".")[0] for name in os.listdir(seed_index_copy) if name.startswith("g")}
-    assert len(generations) == 2  # the current generation and the one before, no leftovers
+    assert stray_files(seed_index_copy) == set()  # the current generation's files and the one before, no leftovers
 
 
 def test_remove_deletes_vectors_rows_and_story_membership(index_location):

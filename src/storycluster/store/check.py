@@ -11,14 +11,15 @@ from ..errors import StoreUnavailableError, StoryclusterError
 from .base import IndexSnapshot, open_store
 from .directory import IndexDirectory
 from .manifest import file_checksum
-from .snapshot import PARTS
+from .snapshot import legacy_state
+from .state import VECTOR_PARTS
 
 
 def check_index(path: str | Path) -> list[str]:
     """Every problem found in the index at ``path`` (an empty list when it is sound).
 
-    For a directory, checks that the manifest parses, names files that exist with the recorded sizes
-    and SHA-256 checksums, and that SQLite passes its integrity check. For both kinds of store, that
+    For a directory, checks that the manifest parses, SQLite passes its integrity check, and the
+    generation's files exist with their recorded SHA-256 checksums. For both kinds of store, that
     every vector set has exactly one vector per row (articles, headlines, paragraphs), every story
     member exists and the term frequencies add up. An unreachable database raises
     :class:`StoreUnavailableError` rather than counting as a problem of the index.
@@ -43,33 +44,34 @@ def check_index(path: str | Path) -> list[str]:
 
 
 def _file_problems(directory: IndexDirectory) -> list[str]:
-    """What is wrong with a directory's manifest and files, before they are opened."""
+    """What is wrong with a directory's manifest, database and files, before they are opened."""
     try:
-        manifest = directory.read_manifest()
+        manifest = directory.read_manifest(state=False)
     except StoryclusterError as exc:
         return [str(exc)]
-    problems = []
-    for part in PARTS:
-        name = manifest.files.get(part)
-        if name is None:
-            problems.append(f"manifest names no {part} file")
-            continue
-        file = directory.path / name
-        if not file.is_file():
-            problems.append(f"{name}: missing")
-        elif manifest.checksums.get(part) not in (None, file_checksum(file)):
-            problems.append(f"{name}: checksum differs from the manifest (damaged or changed since written)")
-    if problems:
-        return problems
+    name = manifest.files.get("database")
+    if name is None or not (directory.path / name).is_file():
+        return [f"{name or 'database'}: missing"]
     try:
-        connection = sqlite3.connect(f"file:{directory.file(manifest, 'database')}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"file:{directory.path / name}?mode=ro", uri=True)
         verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
         connection.close()
     except sqlite3.DatabaseError as exc:
-        return [f"{manifest.files['database']}: not a readable SQLite database ({exc})"]
+        return [f"{name}: not a readable SQLite database ({exc})"]
     if verdict != "ok":
-        return [f"{manifest.files['database']}: SQLite integrity check failed: {verdict}"]
-    return []
+        return [f"{name}: SQLite integrity check failed: {verdict}"]
+    try:
+        state = legacy_state(manifest) if manifest.format_version == 1 else directory.read_state(manifest)
+    except StoryclusterError as exc:
+        return [str(exc)]
+    problems = []
+    for record in [state.terms, *(s for part in VECTOR_PARTS for s in state.segments[part])]:
+        file = directory.path / record.file
+        if not file.is_file():
+            problems.append(f"{record.file}: missing")
+        elif record.checksum not in (None, file_checksum(file)):
+            problems.append(f"{record.file}: checksum differs from the one recorded (damaged or changed since written)")
+    return problems
 
 
 def _agreement(snapshot: IndexSnapshot) -> list[str]:

@@ -413,13 +413,17 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
         yield values[start:start + size]
 
 
-def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
-    """Open an index database; read-only connections cannot change the published generation."""
+def connect(path: Path, *, readonly: bool, wal: bool = True) -> sqlite3.Connection:
+    """Open an index database; read-only connections cannot change the published generation.
+
+    A writable one puts the database in WAL mode (``wal``), where readers keep reading the generation
+    they opened while a writer commits the next, and every commit is flushed to disk.
+    """
     if readonly:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         connection = sqlite3.connect(path, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
         connection.execute("PRAGMA synchronous=FULL")
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA foreign_keys=ON")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import IndexCorruptError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # format 1: one set of files per generation, the manifest switched by rename
 
 
 def utc_now() -> str:
@@ -43,28 +44,22 @@ class Manifest:
             manifest = cls(**data)
         except (json.JSONDecodeError, TypeError) as exc:
             raise IndexCorruptError(f"{where}: unreadable manifest ({exc})") from None
-        if manifest.format_version != FORMAT_VERSION:
+        if manifest.format_version not in READABLE_FORMATS:
             raise IndexCorruptError(
-                f"{where}: index format {manifest.format_version}, this storycluster reads format {FORMAT_VERSION}"
+                f"{where}: index format {manifest.format_version}, this storycluster reads formats "
+                f"{', '.join(map(str, READABLE_FORMATS))}"
             )
         return manifest
 
     def to_json(self) -> str:
-        """The manifest as pretty JSON."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        """The manifest as pretty JSON (format 2: what never changes; the generation lives in the database)."""
+        data = asdict(self)
+        if self.format_version > 1:
+            data = {name: value for name, value in data.items() if name not in _PER_GENERATION}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
-    def next(self, counts: dict[str, int]) -> Manifest:
-        """The manifest of the following generation, with its file names and ``counts``."""
-        generation = self.generation + 1
-        stem = f"g{generation:06d}"
-        files = {
-            "database": f"{stem}.sqlite",
-            "articles": f"{stem}.articles.faiss",
-            "titles": f"{stem}.titles.faiss",
-            "paragraphs": f"{stem}.paragraphs.faiss",
-            "terms": f"{stem}.df.npy",
-        }
-        return replace(self, generation=generation, files=files, counts=counts, updated=utc_now())
+
+_PER_GENERATION = ("generation", "counts", "sizes", "checksums", "updated")
 
 
 def file_checksum(path: Path) -> str:

@@ -6,26 +6,25 @@ import contextlib
 import errno
 import io
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sized
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import IndexCorruptError
-from ..text.lexical import N_FEATURES, TermWeights
+from ..text.lexical import TermWeights
 from .database import Database, connect
-from .manifest import Manifest, file_checksum
-from .vectors import VectorSet
+from .manifest import Manifest, file_checksum, utc_now
+from .segments import Segment, SegmentedVectors
+from .state import VECTOR_PARTS, State, bury, read_state, tombstones, write_state
 
 if TYPE_CHECKING:
     from .directory import IndexDirectory
 
-PARTS = ("database", "articles", "titles", "paragraphs", "terms")
-VECTOR_PARTS = ("articles", "titles", "paragraphs")
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3 names them from Python 3.11 on)
 VERIFY_ON_OPEN_BYTES = 512 * 2**20  # checksums are verified on open up to this size; `storycluster check` always
 
@@ -46,56 +45,74 @@ class TermWeighted:
 
 
 class Snapshot(TermWeighted):
-    """The database, vector sets and term frequencies of one generation, checked to agree."""
+    """The database, vector segments and term frequencies of one generation, checked to agree.
+
+    A reader holds one SQLite read transaction open for the snapshot's life (WAL mode), so its rows stay
+    those of the generation it opened while writers commit newer ones. A format 1 directory (one set of
+    ``gNNNNNN.*`` files per generation) is read the same way, each vector set one segment.
+    """
 
     def __init__(self, directory: IndexDirectory, manifest: Manifest, *, writable: bool = False) -> None:
         self.directory = directory
-        self.manifest = manifest
-        files = {part: directory.file(manifest, part) for part in PARTS}
-        missing = [f.name for f in files.values() if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(", ".join(missing))
-        damaged = [f.name for part, f in files.items() if manifest.sizes.get(part, f.stat().st_size) != f.stat().st_size]
-        if not damaged and sum(f.stat().st_size for f in files.values()) <= VERIFY_ON_OPEN_BYTES:
-            damaged = [
-                f.name for part, f in files.items()
-                if part in manifest.checksums and manifest.checksums[part] != file_checksum(f)
-            ]
+        database = directory.file(manifest, "database")
+        if not database.is_file():
+            raise FileNotFoundError(database.name)
+        self.db = Database(connect(database, readonly=not writable))
+        try:
+            self._load(manifest, writable)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _load(self, manifest: Manifest, writable: bool) -> None:
+        directory = self.directory
+        try:
+            if not writable:
+                self.db.connection.execute("BEGIN")  # the read transaction that pins this generation
+            stored = read_state(self.db)
+            state = stored or legacy_state(manifest)
+            dead = {part: tombstones(self.db, part) if stored else np.zeros(0, np.int64) for part in VECTOR_PARTS}
+        except sqlite3.DatabaseError as exc:
+            _raise_if_removed([directory.file(manifest, "database")])
+            raise unreadable(directory.file(manifest, "database"), exc) from None
+        self.state = state
+        self.manifest = replace(manifest, generation=state.generation, counts=state.counts, updated=state.updated)
+        records = [state.terms, *(s for part in VECTOR_PARTS for s in state.segments[part])]
+        files = [directory.path / r.file for r in records]
+        _raise_if_removed(files)
+        damaged = [f.name for r, f in zip(records, files) if r.size not in (None, f.stat().st_size)]
+        database = directory.file(manifest, "database")
+        if not damaged and sum(f.stat().st_size for f in [database, *files]) <= VERIFY_ON_OPEN_BYTES:
+            damaged = [f.name for r, f in zip(records, files) if r.checksum not in (None, file_checksum(f))]
+            if stored and not _sound(self.db):  # changed in place, so checked by SQLite rather than a checksum
+                damaged.append(database.name)
         if damaged:
             raise IndexCorruptError(f"{directory.path}: {', '.join(damaged)} damaged since written; run storycluster check")
         try:
-            self.articles = VectorSet.load(files["articles"], mmap=not writable)
-            self.titles = VectorSet.load(files["titles"], mmap=not writable)
-            self.paragraphs = VectorSet.load(files["paragraphs"], mmap=not writable)
-            self.df = np.load(files["terms"])
+            for part in VECTOR_PARTS:
+                vectors = SegmentedVectors.open(directory.path, manifest.dimension, state.segments[part], dead[part], mmap=True)
+                setattr(self, part, vectors)
+            self.df = np.load(directory.path / state.terms.file)
         except (RuntimeError, ValueError, OSError) as exc:
             _raise_if_removed(files)  # a writer removed this generation meanwhile: open() retries
             raise IndexCorruptError(f"{directory.path}: unreadable vector file ({str(exc).splitlines()[0]}); run storycluster check") from None
-        try:
-            self.db = Database(connect(files["database"], readonly=True))
-        except sqlite3.OperationalError:
-            _raise_if_removed(files)
-            raise
-        try:
+        counts = (state.counts.get("paragraphs"), state.counts.get("articles"))
+        if None in counts:  # a format 1 generation records no counts with its files: count the rows
             counts = (self.db.count("paragraphs"), self.db.count("articles"))
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise IndexCorruptError(f"{directory.path}: unreadable database ({exc}); run storycluster check") from None
         if counts != (len(self.paragraphs), len(self.articles)):
-            self.db.close()
             raise IndexCorruptError(
-                f"{directory.path}: generation {manifest.generation} has vectors and rows out of step"
+                f"{directory.path}: generation {state.generation} has vectors and rows out of step"
             )
 
     @classmethod
     def open(cls, directory: IndexDirectory, *, writable: bool = False, attempts: int = 5) -> Snapshot:
         """Open the current generation, retrying if a writer replaced it between manifest and files.
 
-        Readers map the vector files read-only (processes share the pages); a writer, which changes
-        the sets in memory to build the next generation, asks for ``writable`` copies.
+        Vector segments are mapped read-only (processes share the pages); a writer (``writable``) opens
+        the database for writing, and adds its vectors as the next segment.
         """
         for attempt in range(attempts):
-            manifest = directory.read_manifest()
+            manifest = directory.read_manifest(state=False)
             try:
                 return cls(directory, manifest, writable=writable)
             except FileNotFoundError as exc:
@@ -104,85 +121,109 @@ class Snapshot(TermWeighted):
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def create(directory: IndexDirectory, model: str, dimension: int, article_vector: str, backend: str) -> None:
-        """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
-        manifest = Manifest(model=model, dimension=dimension, article_vector=article_vector, backend=backend).next({})
-        try:
-            db = Database(connect(directory.file(manifest, "database"), readonly=False))
-            db.create_schema()
-            db.connection.commit()
-            db.close()
-            for part in VECTOR_PARTS:
-                VectorSet.empty(dimension).save(directory.file(manifest, part))
-            _save_array(directory.file(manifest, "terms"), np.zeros(N_FEATURES, dtype=np.int32))
-            directory.publish(replace(manifest, counts={"articles": 0, "paragraphs": 0}))
-        finally:
-            directory.remove_leftovers()
-
     def close(self) -> None:
-        """Release the database connection."""
+        """Release the database connection (and with it the read transaction)."""
         self.db.close()
+
+    def files(self) -> list[str]:
+        """The files of this generation: the database's and those :class:`State` lists."""
+        return [self.directory.file(self.manifest, "database").name, *self.state.files()]
 
     @contextlib.contextmanager
     def next_generation(self, *, vectors_changed: bool) -> Iterator[Database]:
         """Build and publish the next generation from this one (the caller holds the writer lock).
 
-        Yields a writable copy of the database; the caller changes it and, when ``vectors_changed``,
-        this snapshot's in-memory vector sets and term frequencies. Inside the block the snapshot reads
-        through the new database, so it shows the pending state. On a clean exit everything is written,
-        flushed and published with one atomic rename; on any error the new files are removed and the
-        published generation is untouched. Either way, reopen the index afterwards.
+        Yields the database inside a write transaction; the caller changes it and, when
+        ``vectors_changed``, this snapshot's vector sets and term frequencies. Inside the block the
+        snapshot shows the pending state. On a clean exit the new vectors are written as one segment
+        per set (merged with the last segments when they are many, see :mod:`segments`), the term
+        frequencies as a new file, all flushed, and the transaction commits with the new
+        :class:`State`: that commit publishes the generation. On any error the transaction rolls back
+        and the new files are removed: the published generation is untouched. Either way, reopen the
+        index afterwards.
         """
-        directory = self.directory
-        manifest = self.manifest.next({})
-        new = {part: directory.file(manifest, part) for part in PARTS}
-        db = None
-        reader = self.db
+        directory, db, state = self.directory, self.db, self.state
+        generation = state.generation + 1
+        stem = directory.path / f"g{generation:06d}"
+        retired = [r for r in state.retired if r[0] >= generation - 1]
+        segments, terms = dict(state.segments), state.terms
         try:
-            shutil.copyfile(directory.file(self.manifest, "database"), new["database"])
-            db = self.db = Database(connect(new["database"], readonly=False))
+            db.connection.execute("BEGIN IMMEDIATE")
             db.upgrade()
             yield db
-            db.connection.commit()
-            counts = db.counts()
-            db.close()
-            db = None
-            _fsync(new["database"])
             if vectors_changed:
                 for part in VECTOR_PARTS:
-                    getattr(self, part).save(new[part])
-                _save_array(new["terms"], self.df)
-            else:  # files of a generation never change, so unchanged parts are shared by hard links
-                for part in (*VECTOR_PARTS, "terms"):
-                    os.link(directory.file(self.manifest, part), new[part])
-            directory.publish(replace(manifest, counts=counts))
+                    segments[part] = self._write_segment(part, Path(f"{stem}.{part}.faiss"), generation, retired)
+                path = Path(f"{stem}.df.npy")
+                save_array(path, self.df)
+                terms = Segment.written(path)
+                retired.append((generation, state.terms.file))
+                fsync_directory(directory.path)
+            write_state(db, State(generation, utc_now(), terms, segments, db.counts(), retired))
+            db.connection.commit()
         except BaseException as exc:
-            if db is not None:
-                db.close()
+            with contextlib.suppress(sqlite3.Error):
+                db.connection.rollback()
             directory.remove_leftovers()
-            code = _disk_error(exc)
-            if code:  # SQLite's disk full / I/O error, as the OSError any other write would raise
-                raise OSError(code, f"{os.strerror(code)} (SQLite: {exc})", str(new["database"])) from exc
+            if _disk_error(exc):  # SQLite's disk full / I/O error, as the OSError any other write would raise
+                raise unreadable(directory.file(self.manifest, "database"), exc) from exc
             raise
-        finally:
-            self.db = reader
+        directory.remove_leftovers()
+
+    def _write_segment(self, part: str, path: Path, generation: int, retired: list[tuple[int, str]]) -> list[Segment]:
+        """Write the next segment of one vector set and its tombstones; returns the set's new segment list."""
+        vectors: SegmentedVectors = getattr(self, part)
+        merge = vectors.merge_plan()
+        kept = [segment for segment, _ in vectors.segments]
+        dropped = kept[len(kept) - merge:] if merge else []
+        written = vectors.next_segment(path, merge)
+        retired.extend((generation, segment.file) for segment in dropped)
+        bury(self.db, part, vectors.removed, (dropped[0].first, dropped[-1].last) if dropped else None)
+        return kept[:len(kept) - merge] + ([written[0]] if written else [])
 
 
-def _raise_if_removed(files: dict) -> None:
+def legacy_state(manifest: Manifest) -> State:
+    """The :class:`State` of a format 1 generation: each vector set one segment, as its manifest names them."""
+
+    def record(part: str) -> Segment:
+        return Segment(manifest.files[part], 0, 2**62, 0, manifest.sizes.get(part), manifest.checksums.get(part))
+
+    return State(
+        generation=manifest.generation, updated=manifest.updated, terms=record("terms"),
+        segments={part: [record(part)] for part in VECTOR_PARTS}, counts=manifest.counts,
+    )
+
+
+def _sound(db: Database) -> bool:
+    """Whether SQLite's quick check passes on the database."""
+    try:
+        return db.connection.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _raise_if_removed(files: list[Path]) -> None:
     """Raise FileNotFoundError if a file of the generation being opened is gone (removed by a writer)."""
-    missing = [f.name for f in files.values() if not f.is_file()]
+    missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(", ".join(missing))
 
 
-def _save_array(path, array: np.ndarray) -> None:
+def save_array(path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)
     with open(path, "wb") as handle:  # a short write raises OSError with its errno (np.save to a file: no errno)
         handle.write(buffer.getbuffer())
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def unreadable(database: Path, exc: sqlite3.Error) -> Exception:
+    """The error to raise for a failed SQLite call: the OSError of a full disk or I/O error, else a damaged index."""
+    code = _disk_error(exc)
+    if code:
+        return OSError(code, f"{os.strerror(code)} (SQLite: {exc})", str(database))
+    return IndexCorruptError(f"{database.parent}: unreadable database ({exc}); run storycluster check")
 
 
 def _disk_error(exc: BaseException) -> int | None:
@@ -198,6 +239,9 @@ def _disk_error(exc: BaseException) -> int | None:
     return None
 
 
-def _fsync(path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+def fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,217 @@
+"""A vector set made of immutable segment files, so that an append writes only what it adds.
+
+Each generation that adds vectors writes them as one new segment (a :class:`VectorSet` file); removed
+vectors are *tombstones* (keys listed in the database) until the segment holding them is merged. Row keys
+only grow (SQLite ``AUTOINCREMENT``), so each segment holds one range of keys and the ranges follow the
+order of the segments: a key's segment is found by its range.
+
+Merging keeps the number of segments logarithmic in the set's size: when the last ``FANOUT`` segments
+(with the new one) are within a factor ``FANOUT`` of each other in size, they are merged into one, the way
+a binary counter carries (sizes 1, 1, ... 1 -> 8 -> 8, 8, ... -> 64 ...). Each vector is rewritten about
+``log_FANOUT(n / append size)`` times over its life, and searches probe a few dozen segments at most.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .manifest import file_checksum
+from .vectors import EXACT_UP_TO, Filler, VectorSet, fill_in_place
+
+FANOUT = 8
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment file as the database records it: its file, key range, vector count and checksum."""
+
+    file: str
+    first: int
+    last: int
+    count: int
+    size: int
+    checksum: str | None = None
+
+    @classmethod
+    def written(cls, path: Path, first: int = 0, last: int = 0, count: int = 0) -> Segment:
+        """The record of a file just written (its size and checksum read back)."""
+        return cls(path.name, first, last, count, path.stat().st_size, file_checksum(path))
+
+    def to_json(self) -> dict:
+        """The record stored in the database's state."""
+        return asdict(self)
+
+
+class SegmentedVectors:
+    """Unit vectors under int64 keys across segment files, plus (for a writer) the vectors of the next segment.
+
+    Answers the same calls as :class:`VectorSet` (``store.base.Vectors``). ``tombstones`` are keys whose
+    vectors are still in a segment but no longer in the index.
+    """
+
+    def __init__(
+        self, dimension: int, segments: list[tuple[Segment, VectorSet]], tombstones: np.ndarray
+    ) -> None:
+        self._dimension = dimension
+        self.segments = segments
+        self.tombstones = np.unique(np.asarray(tombstones, dtype=np.int64))
+        self.removed: list[int] = []  # tombstones added by this writer (not yet stored)
+        self.pending = VectorSet.empty(dimension)  # vectors added by this writer (the next segment)
+        self.fill: Filler = fill_in_place
+
+    @classmethod
+    def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray, *, mmap: bool) -> SegmentedVectors:
+        """Load the segment files (memory-mapped read-only when ``mmap``)."""
+        return cls(dimension, [(s, VectorSet.load(directory / s.file, mmap=mmap)) for s in segments], tombstones)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return sum(len(vectors) for _, vectors in self.segments) - len(self.tombstones) + len(self.pending)
+
+    @property
+    def dimension(self) -> int:
+        """Length of the stored vectors."""
+        return self._dimension
+
+    def _parts(self) -> list[tuple[int, int, VectorSet, np.ndarray]]:
+        """Each segment (and the pending one) with its key range and the tombstones inside that range."""
+        parts = []
+        for segment, vectors in self.segments:
+            low, high = np.searchsorted(self.tombstones, [segment.first, segment.last + 1])
+            parts.append((segment.first, segment.last, vectors, self.tombstones[low:high]))
+        if len(self.pending):
+            held = self.pending.keys()
+            parts.append((int(held.min()), int(held.max()), self.pending, np.zeros(0, np.int64)))
+        return parts
+
+    def keys(self) -> np.ndarray:
+        """All stored keys, segment by segment."""
+        found = [_live(vectors, dead) for _, _, vectors, dead in self._parts()]
+        return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+    def vectors(self, keys: Iterable[int] | None = None) -> np.ndarray:
+        """The vectors stored under ``keys`` (all of them, in the order of :meth:`keys`, when None)."""
+        keys = self.keys() if keys is None else np.fromiter(keys, dtype=np.int64)
+        out = np.zeros((len(keys), self._dimension), dtype=np.float32)
+        if not len(keys):
+            return out
+        for first, last, vectors, _ in self._parts():
+            inside = (keys >= first) & (keys <= last)
+            if inside.any():
+                out[inside] = vectors.vectors(keys[inside])
+        return out
+
+    def search(
+        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` keys and scores for each query row over every segment (see :meth:`VectorSet.search`)."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = max(1, min(k, len(self)))
+        if len(self) == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        scores, keys = [], []
+        for first, last, vectors, dead in self._parts():
+            denied = dead if deny is None else np.concatenate([dead, np.asarray(deny, dtype=np.int64)])
+            held = None
+            if allow is not None:  # allowed keys are live rows: those in this segment's range are in it
+                held = np.asarray(allow, dtype=np.int64)
+                held = np.setdiff1d(held[(held >= first) & (held <= last)], dead)
+                if not len(held):
+                    continue
+            found_scores, found_keys = vectors.search(queries, k, allow=held, deny=denied if len(denied) else None)
+            scores.append(found_scores)
+            keys.append(found_keys)
+        if not scores:
+            return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        scores, keys = np.hstack(scores), np.hstack(keys)
+        scores = np.where(keys >= 0, scores, -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(keys, order, 1)
+        if top_keys.shape[1] < k:
+            pad = k - top_keys.shape[1]
+            top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            top_keys = np.pad(top_keys, ((0, 0), (0, pad)), constant_values=-1)
+        return top_scores.astype(np.float32), top_keys
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray, *, fill: Filler = fill_in_place) -> None:
+        """Add ``vectors`` under ``keys`` to the next segment."""
+        self.fill = fill
+        self.pending.add(keys, vectors, exact_up_to=np.iinfo(np.int64).max)
+
+    def remove(self, keys: Iterable[int]) -> None:
+        """Remove the vectors stored under ``keys`` (from the next segment, else as tombstones)."""
+        keys = np.unique(np.fromiter(keys, dtype=np.int64))
+        if not len(keys):
+            return
+        pending = self.pending.keys()
+        self.pending.remove(keys[np.isin(keys, pending)])
+        stored = []
+        for segment, vectors in self.segments:
+            inside = keys[(keys >= segment.first) & (keys <= segment.last)]
+            stored += _held(vectors, inside)
+        fresh = np.setdiff1d(np.array(stored, dtype=np.int64), self.tombstones)
+        self.removed += fresh.tolist()
+        self.tombstones = np.union1d(self.tombstones, fresh)
+
+    def merge_plan(self) -> int:
+        """How many of the last segments to merge with the pending vectors into the next segment (0: none).
+
+        Carries like a counter in base ``FANOUT``: while the last ``FANOUT - 1`` segments and what is being
+        written are within a factor ``FANOUT`` of each other in size, they become one segment. Tombstoned
+        vectors count in a segment's size until it is merged.
+        """
+        sizes = [len(vectors) for _, vectors in self.segments]
+        written, merged, end = len(self.pending), 0, len(sizes)
+        if not written:  # nothing added (a removal): no segment is written, none merged
+            return 0
+        while end >= FANOUT - 1:
+            group = [*sizes[end - FANOUT + 1:end], written]
+            if max(group) > FANOUT * max(1, min(group)):
+                break
+            written += sum(sizes[end - FANOUT + 1:end])
+            merged += FANOUT - 1
+            end -= FANOUT - 1
+        return merged
+
+    def next_segment(self, path: Path, merge: int) -> tuple[Segment, VectorSet] | None:
+        """Write the next segment to ``path``: the pending vectors with the last ``merge`` segments.
+
+        Returns it with its record, or None when it would hold no vector (nothing is written then).
+        Tombstoned vectors of the merged segments are left out, so their tombstones can go.
+        """
+        parts = self._parts()[len(self.segments) - merge:]
+        keys = [_live(vectors, dead) for _, _, vectors, dead in parts]
+        keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+        if not len(keys):
+            return None
+        vectors = self.vectors(keys)
+        written = VectorSet.empty(self._dimension)
+        written.add(keys, vectors, exact_up_to=EXACT_UP_TO, fill=self.fill)
+        written.save(path)
+        return Segment.written(path, int(keys[0]), int(keys[-1]), len(keys)), written
+
+
+def _live(vectors: VectorSet, dead: np.ndarray) -> np.ndarray:
+    """The keys of a segment that are not tombstoned."""
+    keys = vectors.keys()
+    return np.setdiff1d(keys, dead, assume_unique=True) if len(dead) else keys
+
+
+def _held(vectors: VectorSet, keys: np.ndarray) -> list[int]:
+    """Those of ``keys`` a segment stores a vector under (an article without headline has no title vector)."""
+    if vectors.exact:
+        return keys[np.isin(keys, vectors.keys())].tolist()
+    held = []
+    for key in keys.tolist():
+        with contextlib.suppress(RuntimeError):  # an inverted file's direct map raises for a key it lacks
+            vectors.index.reconstruct(key)
+            held.append(key)
+    return held
