@@ -24,8 +24,8 @@ generation with a short-lived ``StoryIndex`` of its own, outside the read lock, 
 embeds; POSTs in one worker queue on a second lock, and a writer in another process (the CLI, another
 worker) makes a POST fail at once with 409.
 
-Freshness: every request first calls :meth:`StoryIndex.refresh`, which reads ``manifest.json`` (tens
-of microseconds; on a PostgreSQL store, one row of its ``meta`` table) and switches to a newer generation
+Freshness: every request first calls :meth:`StoryIndex.refresh`, which reads the generation number (one
+row of the index database's ``meta`` table, SQLite or PostgreSQL) and switches to a newer generation
 when a writer published one, so a POST, the CLI or another worker's write is served by the next request
 without a restart.
 """

@@ -278,6 +278,10 @@ class Database:
         found.update({int(k): d for k, d in rows})
         return found
 
+    def has_stories(self) -> bool:
+        """Whether any article belongs to a story."""
+        return self.connection.execute("SELECT 1 FROM story_members LIMIT 1").fetchone() is not None
+
     def memberships(self) -> dict[int, str]:
         """The story of every clustered article, by article key."""
         return {int(a): s for a, s in self.connection.execute("SELECT article, story FROM story_members")}

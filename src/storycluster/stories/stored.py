@@ -66,20 +66,20 @@ def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int
 
     With ``new_keys`` (articles just added or changed), only their neighbourhood is re-clustered: the new
     articles plus every story holding one of their nearest neighbours. The cost follows the number of
-    new articles, not the size of the index. Without ``new_keys``, or when the new articles are a large
-    share of the index, everything is re-clustered. Ids carry over wherever membership overlaps.
+    new articles, not the size of the index (only their rows and stories are read). Without ``new_keys``,
+    or when the new articles are a large share of the index, everything is re-clustered. Ids carry over
+    wherever membership overlaps.
     """
     db.drop_empty_stories()
-    stored = db.memberships()
-    if new_keys is None or len(new_keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not stored:
-        db.replace_stories(assign_ids(cluster_snapshot(snapshot), stored, db))
+    if new_keys is None or len(new_keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not db.has_stories():
+        db.replace_stories(assign_ids(cluster_snapshot(snapshot), db.memberships(), db))
         return
     new_keys = np.asarray(new_keys, dtype=np.int64)
     _, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), NEIGHBOURS + 1)
-    touched = {stored[int(k)] for k in neighbours.ravel() if int(k) in stored}
+    touched = set(db.stories_of(int(k) for k in np.unique(neighbours) if k >= 0).values())
     affected = np.unique(np.concatenate([new_keys, np.array(db.members(touched), dtype=np.int64)]))
     groups = cluster_snapshot(snapshot, affected)
-    db.replace_stories(assign_ids(groups, {k: stored[k] for k in affected.tolist() if k in stored}, db), touched)
+    db.replace_stories(assign_ids(groups, db.stories_of(affected.tolist()), db), touched)
 
 
 def assign_ids(

@@ -1,0 +1,280 @@
+"""Appends at scale: one 1,000-article append into indexes of 10k / 100k (/ 1M) articles, this branch next to main.
+
+Volume: the 982 ``ecbplus`` articles (real multi-paragraph news) are repeated; copy ``c`` of an article
+gets the suffix ``Zq<c>`` on every capitalised word and number (so names, places and figures differ
+between copies, as between events, and TF-IDF tells them apart), a date ``c`` days later, and vectors
+made from the real vectors of the original texts plus noise (cosine about 0.7 to the original, like
+``bench/scale.py``). The vectors reach the index through ``StoryIndex.add(encode=...)``, the hook the Ray
+engine uses for texts embedded elsewhere: everything after embedding (rows, paragraphs, vectors, wire
+copies, stories kept current, the publish) is the product's write path. The real vectors of the originals
+are embedded once and cached in ``/tmp/appends-cache``, and so are the built indexes.
+
+An index is built by main's code (``/work/main/src``, format 1: every generation a full copy) in one
+commit, then for this branch the same directory is converted to format 2 once (not timed). Each
+measurement runs in a fresh process on a copy of the index: the seconds of one ``add`` of 1,000 new
+articles (embedding excluded, stories kept current), that process's peak RSS, the index's disk size per
+article, and the p50/p95 of ``similar_to`` (by id) and of a search of the article vectors by a vector.
+
+    .venv/bin/python bench/scale_appends.py [--sizes 10000 100000] [--main /work/main/src]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from common import ROOT, load_jsonl, peak_rss_mb, percentile, require_data
+
+CACHE = Path("/tmp/appends-cache")
+NOISE = 0.05  # per dimension: cosine to the original about 0.7 (bench/scale.py)
+APPEND = 1_000
+QUERIES = 100
+_MARK = re.compile(r"Zq\d+\b")
+_NAME_OR_NUMBER = re.compile(r"\b([A-Z]\w*|\d+)\b")
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def originals() -> list[dict]:
+    return load_jsonl(require_data("ecbplus.jsonl"))
+
+
+def copy_of(row: dict, copy: int):
+    """Article ``copy`` of an original: names and numbers marked with the copy number, dated ``copy`` days on."""
+    from storycluster import Article
+
+    def mark(text):
+        return _NAME_OR_NUMBER.sub(lambda m: f"{m.group(1)}Zq{copy}", text) if copy else text
+
+    return Article(
+        id=f"{row['id']}~{copy}", text=mark(row["text"]), title=mark(row["title"]) if row.get("title") else None,
+        source=row.get("source") or f"outlet-{zlib.crc32(row['id'].encode()) % 50}",
+        published=(START + timedelta(days=copy % 3650, hours=copy // 3650)).isoformat(),
+    )
+
+
+def articles(start: int, count: int, rows: list[dict]) -> list:
+    """Articles ``start`` to ``start + count`` of the endless sequence of copies."""
+    return [copy_of(rows[n % len(rows)], n // len(rows)) for n in range(start, start + count)]
+
+
+def real_vectors(rows: list[dict]) -> dict[str, np.ndarray]:
+    """The real vector of every text the index embeds for the originals (cached): paragraphs, titles, whole texts."""
+    cache = CACHE / "ecbplus-vectors.npz"
+    if cache.is_file():
+        stored = np.load(cache, allow_pickle=False)
+        texts = json.loads((CACHE / "ecbplus-texts.json").read_text())
+        return dict(zip(texts, stored["vectors"]))
+    from storycluster import StoryIndex
+
+    texts: list[str] = []
+
+    def collect(batch, progress=None):
+        texts.extend(batch)
+        return np.zeros((len(batch), 384), np.float32)
+
+    with StoryIndex.open(CACHE / "collect", create=True) as index:  # the texts add() embeds, in its own way
+        index.add(articles(0, len(rows), rows), encode=collect)
+        vectors = index.embedder.encode(texts)
+    shutil.rmtree(CACHE / "collect")
+    np.savez(cache, vectors=vectors)
+    (CACHE / "ecbplus-texts.json").write_text(json.dumps(texts))
+    return dict(zip(texts, vectors))
+
+
+def encoder(known: dict[str, np.ndarray]):
+    """An ``encode`` hook: the real vector of the original text, plus noise seeded by the copy's text."""
+
+    def encode(texts, progress=None):
+        out = np.empty((len(texts), 384), np.float32)
+        for row, text in enumerate(texts):
+            base = known[_MARK.sub("", text)]
+            if text in known:
+                out[row] = base
+                continue
+            noise = np.random.default_rng(zlib.crc32(text.encode())).normal(scale=NOISE, size=base.shape)
+            vector = base + noise.astype(np.float32)
+            out[row] = vector / np.linalg.norm(vector)
+        if progress:
+            progress(len(texts))
+        return out
+
+    return encode
+
+
+# -- child processes (run with either code base on PYTHONPATH) ---------------------------------------
+
+
+def child_build(index: Path, size: int) -> None:
+    from storycluster import StoryIndex
+
+    rows = originals()
+    with StoryIndex.open(index, create=True) as story_index:
+        story_index.add(articles(0, size, rows), encode=encoder(real_vectors(rows)), commit_every=size)
+
+
+def child_append(index: Path, size: int) -> dict:
+    from storycluster import StoryIndex
+    from storycluster.stories import stored
+
+    rows = originals()
+    encode = encoder(real_vectors(rows))
+    batch = articles(size, APPEND, rows)
+    spent = {"story_seconds": 0.0, "reclustered": 0}
+    update, cluster = stored.update_stories, stored.cluster_snapshot
+
+    def timed_update(*args, **kwargs):  # watched, not changed: how much of the append the story update is
+        started = time.perf_counter()
+        try:
+            return update(*args, **kwargs)
+        finally:
+            spent["story_seconds"] += time.perf_counter() - started
+
+    def counted_cluster(snapshot, keys=None):
+        spent["reclustered"] += len(snapshot.articles) if keys is None else len(keys)
+        return cluster(snapshot, keys)
+
+    stored.update_stories, stored.cluster_snapshot = timed_update, counted_cluster
+    with StoryIndex.open(index) as story_index:
+        started = time.perf_counter()
+        report = story_index.add(batch, encode=encode, commit_every=APPEND)
+        seconds = time.perf_counter() - started
+        assert report.added == APPEND and len(story_index) == size + APPEND
+        stories = story_index.info().stories
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "stories": stories, **spent}
+
+
+def child_query(index: Path, size: int) -> dict:
+    from storycluster import StoryIndex
+
+    rng = np.random.default_rng(1)
+    rows = originals()
+    ids = [copy_of(rows[n % len(rows)], n // len(rows)).id for n in rng.integers(0, size, QUERIES).tolist()]
+    with StoryIndex.open(index) as story_index:
+        by_id, by_vector = [], []
+        snapshot = story_index._snapshot
+        for article_id in ids:
+            started = time.perf_counter()
+            story_index.similar_to(article_id, k=10)
+            by_id.append((time.perf_counter() - started) * 1000)
+            vector = snapshot.articles.vectors([snapshot.db.article_key(article_id)])
+            started = time.perf_counter()
+            snapshot.articles.search(vector, 10)
+            by_vector.append((time.perf_counter() - started) * 1000)
+    return {
+        "disk_bytes": generation_bytes(index),
+        "by_id_p50": percentile(by_id, 50), "by_id_p95": percentile(by_id, 95),
+        "by_vector_p50": percentile(by_vector, 50), "by_vector_p95": percentile(by_vector, 95),
+        "reader_peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def generation_bytes(index: Path) -> int:
+    """Bytes of the files the current generation uses (older generations' files kept for readers left out)."""
+    manifest = json.loads((index / "manifest.json").read_text())
+    if manifest["format_version"] == 1:
+        return sum(manifest["sizes"].values())
+    from storycluster.store.directory import IndexDirectory
+
+    directory = IndexDirectory(index)
+    state = directory.read_state(directory.read_manifest(state=False))
+    files = [*state.files(), "index.sqlite", "index.sqlite-wal"]
+    return sum((index / name).stat().st_size for name in files if (index / name).is_file())
+
+
+def child_convert(index: Path) -> None:
+    from storycluster.store.directory import IndexDirectory
+
+    directory = IndexDirectory(index)
+    with directory.writing():
+        directory.open_snapshot(writable=True).close()
+
+
+# -- the driver --------------------------------------------------------------------------------------
+
+
+def run(code: Path, role: str, index: Path, size: int) -> dict:
+    """Run one child role with ``code`` (a ``src`` directory) first on the path; returns its JSON answer."""
+    env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", role, "--index", str(index), "--size", str(size)],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    if result.returncode:
+        sys.exit(f"{role} with {code} failed:\n{result.stderr[-3000:]}")
+    lines = result.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--main", type=Path, default=Path("/work/main/src"), help="main's src directory")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        roles = {"build": child_build, "append": child_append, "query": child_query, "convert": child_convert}
+        answer = roles[args.child](args.index, args.size) if args.child != "convert" else child_convert(args.index)
+        print(json.dumps(answer))
+        return
+    branch = ROOT / "src"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    real_vectors(originals())  # embed the originals once (cached)
+    print(f"{APPEND:,}-article append (embedding excluded, stories kept current), {QUERIES} queries; "
+          f"measured under load (other agents share the 2 cores)")
+    print("| articles | code | append s | of which story update s (articles re-clustered) | append peak RSS MB "
+          "| disk MB / 1k articles | similar_to p50 / p95 ms | vector search p50 / p95 ms | reader peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        built = CACHE / f"main-{size}"
+        if not (CACHE / f"main-{size}.built").is_file():
+            started = time.perf_counter()
+            shutil.rmtree(built, ignore_errors=True)
+            run(args.main, "build", built, size)
+            (CACHE / f"main-{size}.built").write_text(f"{time.perf_counter() - started:.0f} s\n")
+            print(f"(built {size:,} articles with main's code in {time.perf_counter() - started:.0f} s)", flush=True)
+        converted = CACHE / f"branch-{size}"
+        if not (CACHE / f"branch-{size}.built").is_file():
+            shutil.rmtree(converted, ignore_errors=True)
+            shutil.copytree(built, converted)
+            run(branch, "convert", converted, size)
+            (CACHE / f"branch-{size}.built").write_text("converted\n")
+        results = {}
+        for name, code, source in (("main", args.main, built), ("branch", branch, converted)):
+            work = CACHE / f"work-{name}"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(source, work)
+            query = run(code, "query", work, size)
+            append = run(code, "append", work, size)
+            results[name] = append
+            print(
+                f"| {size:,} | {name} | {append['seconds']:.2f} | {append['story_seconds']:.2f} ({append['reclustered']:,}) "
+                f"| {append['peak_rss_mb']:.0f} "
+                f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} | {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
+                f"| {query['by_vector_p50']:.2f} / {query['by_vector_p95']:.2f} | {query['reader_peak_rss_mb']:.0f} |",
+                flush=True,
+            )
+            shutil.rmtree(work)
+        rest = {name: r["seconds"] - r["story_seconds"] for name, r in results.items()}
+        print(f"(at {size:,}: branch append {results['main']['seconds'] / results['branch']['seconds']:.1f}x faster "
+              f"than main's, {rest['main'] / rest['branch']:.1f}x without the story update ({rest['main']:.1f} s against "
+              f"{rest['branch']:.1f} s); stories after: main {results['main']['stories']:,}, branch "
+              f"{results['branch']['stories']:,})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
