@@ -78,10 +78,11 @@ articles = st.builds(Article, id=ids, text=texts, title=titles, source=st.sample
                      published=st.sampled_from([None, "2024-05-01", "2024-05-20T10:00:00Z"]))
 
 CRASH_POINTS = [
-    ("shutil.copyfile", "before"), ("storycluster.store.snapshot._fsync", "before"),
+    ("storycluster.store.segments.SegmentedVectors.next_segment", "before"),
+    ("storycluster.store.segments.SegmentedVectors.next_segment", "after"),
     ("storycluster.store.vectors.VectorSet.save", "before"), ("storycluster.store.vectors.VectorSet.save", "after"),
-    ("storycluster.store.snapshot._save_array", "before"), ("storycluster.store.snapshot._save_array", "after"),
-    ("storycluster.store.directory.IndexDirectory.publish", "before"), ("storycluster.store.directory._fsync_directory", "before"),
+    ("storycluster.store.snapshot.save_array", "before"), ("storycluster.store.snapshot.save_array", "after"),
+    ("storycluster.store.snapshot.fsync_directory", "before"), ("storycluster.store.snapshot.write_state", "after"),
     ("storycluster.stories.stored.update_stories", "after"), ("storycluster.stories.copies.mark_copies", "before"),
 ]
 
