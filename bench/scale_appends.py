@@ -13,7 +13,9 @@ An index is built by main's code (``/work/main/src``, format 1: every generation
 commit, then for this branch the same directory is converted to format 2 once (not timed). Each
 measurement runs in a fresh process on a copy of the index: the seconds of one ``add`` of 1,000 new
 articles (embedding excluded, stories kept current), that process's peak RSS, the index's disk size per
-article, and the p50/p95 of ``similar_to`` (by id) and of a search of the article vectors by a vector.
+article (the current generation's files, and in brackets the whole directory after the append: format 1
+keeps the previous generation's full copy for readers), and the p50/p95 of ``similar_to`` (by id) and of
+a search of the article vectors by a vector.
 
     .venv/bin/python bench/scale_appends.py [--sizes 10000 100000] [--main /work/main/src]
 """
@@ -153,7 +155,8 @@ def child_append(index: Path, size: int) -> dict:
         seconds = time.perf_counter() - started
         assert report.added == APPEND and len(story_index) == size + APPEND
         stories = story_index.info().stories
-    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "stories": stories, **spent}
+    directory = sum(p.stat().st_size for p in index.iterdir() if p.is_file())
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "stories": stories, "directory_bytes": directory, **spent}
 
 
 def child_query(index: Path, size: int) -> dict:
@@ -237,7 +240,8 @@ def main() -> None:
     print(f"{APPEND:,}-article append (embedding excluded, stories kept current), {QUERIES} queries; "
           f"measured under load (other agents share the 2 cores)")
     print("| articles | code | append s | of which story update s (articles re-clustered) | append peak RSS MB "
-          "| disk MB / 1k articles | similar_to p50 / p95 ms | vector search p50 / p95 ms | reader peak RSS MB |")
+          "| disk MB / 1k articles: generation (directory) | similar_to p50 / p95 ms | vector search p50 / p95 ms "
+          "| reader peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         built = CACHE / f"main-{size}"
@@ -264,7 +268,7 @@ def main() -> None:
             print(
                 f"| {size:,} | {name} | {append['seconds']:.2f} | {append['story_seconds']:.2f} ({append['reclustered']:,}) "
                 f"| {append['peak_rss_mb']:.0f} "
-                f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} | {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
+                f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} ({append['directory_bytes'] / 2**20 / (size + APPEND) * 1000:.1f}) | {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
                 f"| {query['by_vector_p50']:.2f} / {query['by_vector_p95']:.2f} | {query['reader_peak_rss_mb']:.0f} |",
                 flush=True,
             )

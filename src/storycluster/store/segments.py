@@ -63,6 +63,7 @@ class SegmentedVectors:
         self.removed: list[int] = []  # tombstones added by this writer (not yet stored)
         self.pending = VectorSet.empty(dimension)  # vectors added by this writer (the next segment)
         self.fill: Filler = fill_in_place
+        self._cached: list[tuple[int, int, VectorSet, np.ndarray]] | None = None  # what _parts() found
 
     @classmethod
     def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray, *, mmap: bool) -> SegmentedVectors:
@@ -81,6 +82,11 @@ class SegmentedVectors:
 
     def _parts(self) -> list[tuple[int, int, VectorSet, np.ndarray]]:
         """Each segment (and the pending one) with its key range and the tombstones inside that range."""
+        if self._cached is None:
+            self._cached = self._find_parts()
+        return self._cached
+
+    def _find_parts(self) -> list[tuple[int, int, VectorSet, np.ndarray]]:
         parts = []
         for segment, vectors in self.segments:
             low, high = np.searchsorted(self.tombstones, [segment.first, segment.last + 1])
@@ -145,6 +151,7 @@ class SegmentedVectors:
         """Add ``vectors`` under ``keys`` to the next segment."""
         self.fill = fill
         self.pending.add(keys, vectors, exact_up_to=np.iinfo(np.int64).max)
+        self._cached = None
 
     def remove(self, keys: Iterable[int]) -> None:
         """Remove the vectors stored under ``keys`` (from the next segment, else as tombstones)."""
@@ -160,6 +167,7 @@ class SegmentedVectors:
         fresh = np.setdiff1d(np.array(stored, dtype=np.int64), self.tombstones)
         self.removed += fresh.tolist()
         self.tombstones = np.union1d(self.tombstones, fresh)
+        self._cached = None
 
     def merge_plan(self) -> int:
         """How many of the last segments to merge with the pending vectors into the next segment (0: none).
