@@ -76,6 +76,30 @@ def test_segments_answer_like_one_exact_set(tmp_path):
     assert set(found.ravel()) <= {2, 4, 1150, 1210} and (found >= 0).all()
 
 
+def test_a_merge_past_the_exact_size_reuses_the_quantizer_of_an_inverted_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments_module, "EXACT_UP_TO", 500)
+    keys, vectors = np.arange(1, 1201, dtype=np.int64), unit(1200, 0)
+    parts = [
+        written(tmp_path, "a.faiss", keys[:800], vectors[:800], exact_up_to=500),
+        written(tmp_path, "b.faiss", keys[800:1000], vectors[800:1000], exact_up_to=10_000),
+        written(tmp_path, "c.faiss", keys[1000:], vectors[1000:], exact_up_to=10_000),
+    ]
+    segmented = SegmentedVectors(DIMENSION, parts, np.array([3, 805], dtype=np.int64))
+    segmented.add(np.arange(1201, 1221, dtype=np.int64), unit(20, 1))
+    record, merged = segmented.next_segment(tmp_path / "merged.faiss", 3)  # all three and the pending vectors
+    live = np.setdiff1d(np.arange(1, 1221), [3, 805])
+    assert (record.first, record.last, record.count) == (1, 1220, len(live)) and len(merged) == len(live)
+    assert not merged.exact and np.array_equal(  # the inverted file's lists, not a newly trained quantizer
+        merged.index.quantizer.reconstruct_n(0, merged.index.nlist),
+        parts[0][1].index.quantizer.reconstruct_n(0, parts[0][1].index.nlist),
+    )
+    everything = np.vstack([vectors, unit(20, 1)])
+    assert np.array_equal(np.sort(merged.keys()), live) and np.allclose(merged.vectors(live), everything[live - 1])
+    reloaded = VectorSet.load(tmp_path / "merged.faiss", mmap=True)
+    _, found = reloaded.search(everything[live[::50] - 1], 1)
+    assert np.array_equal(found[:, 0], live[::50])  # each stored vector finds itself
+
+
 def test_merge_plan_carries_like_a_counter(monkeypatch):
     def plan(sizes: list[int], pending: int) -> int:
         segmented = SegmentedVectors(DIMENSION, [], np.zeros(0, np.int64))

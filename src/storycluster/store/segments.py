@@ -9,21 +9,26 @@ Merging keeps the number of segments logarithmic in the set's size: when the las
 (with the new one) are within a factor ``FANOUT`` of each other in size, they are merged into one, the way
 a binary counter carries (sizes 1, 1, ... 1 -> 8 -> 8, 8, ... -> 64 ...). Each vector is rewritten about
 ``log_FANOUT(n / append size)`` times over its life, and searches probe a few dozen segments at most.
+Segments of a large set are inverted files sharing one coarse quantizer, so a vector is assigned to its
+list once and a merge copies lists (see :meth:`SegmentedVectors.next_segment`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from .manifest import file_checksum
 from .vectors import EXACT_UP_TO, Filler, VectorSet, fill_in_place
 
 FANOUT = 8
+INVERTED_FROM = 1_000  # fewer vectors than this make an exact segment, whatever the set's size
 
 
 @dataclass(frozen=True)
@@ -193,18 +198,84 @@ class SegmentedVectors:
         """Write the next segment to ``path``: the pending vectors with the last ``merge`` segments.
 
         Returns it with its record, or None when it would hold no vector (nothing is written then).
-        Tombstoned vectors of the merged segments are left out, so their tombstones can go.
+        Tombstoned vectors of the merged segments are left out, so their tombstones can go. Once the set
+        has an inverted-file segment, every segment of ``INVERTED_FROM`` vectors or more is an inverted
+        file on a copy of its coarse quantizer (while it has lists enough for the size): each vector is
+        assigned to a list once, when its segment is written, and merging inverted files copies their
+        lists. Before that, segments are exact up to ``EXACT_UP_TO`` vectors, and past it an inverted
+        file with a quantizer trained on a sample of its vectors.
         """
-        parts = self._parts()[len(self.segments) - merge:]
-        keys = [_live(vectors, dead) for _, _, vectors, dead in parts]
-        keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-        if not len(keys):
+        live = [(vectors, _live(vectors, dead)) for _, _, vectors, dead in self._parts()[len(self.segments) - merge:]]
+        count = sum(len(keys) for _, keys in live)
+        if not count:
             return None
-        vectors = self.vectors(keys)
-        written = VectorSet.empty(self._dimension)
-        written.add(keys, vectors, exact_up_to=EXACT_UP_TO, fill=self.fill)
+        quantizer = self._quantizer(count) if count >= INVERTED_FROM else None
+        if quantizer is None:  # exact, or past EXACT_UP_TO an inverted file with a quantizer of its own
+            keys = np.sort(np.concatenate([keys for _, keys in live]))
+            written = VectorSet.empty(self._dimension)
+            written.add(keys, self.vectors(keys), exact_up_to=EXACT_UP_TO, fill=self.fill)
+        else:
+            written = VectorSet(_inverted_file(quantizer, live, self.vectors, self.fill))
         written.save(path)
-        return Segment.written(path, int(keys[0]), int(keys[-1]), len(keys)), written
+        first = min(int(keys.min()) for _, keys in live if len(keys))
+        last = max(int(keys.max()) for _, keys in live if len(keys))
+        return Segment.written(path, first, last, count), written
+
+    def _quantizer(self, count: int) -> faiss.Index | None:
+        """A copy of the coarse quantizer of the inverted-file segment with the most lists, if it has
+        enough for ``count`` vectors (at least a quarter of the ``4 * sqrt(count)`` a new one would get)."""
+        inverted = [vectors.index for _, vectors in self.segments if not vectors.exact]
+        if not inverted:
+            return None
+        best = max(inverted, key=lambda index: index.nlist)
+        if best.nlist < math.sqrt(count):
+            return None
+        return faiss.clone_index(best.quantizer)
+
+
+def _inverted_file(
+    quantizer: faiss.Index, live: list[tuple[VectorSet, np.ndarray]], vectors_of, fill: Filler
+) -> faiss.IndexIVFFlat:
+    """An inverted file over the live vectors of ``live`` segments, on a trained ``quantizer``.
+
+    Segments that are inverted files on the same quantizer give their lists' entries as they are; the
+    vectors of the others are assigned to lists by ``fill`` (as the Ray engine's filler would).
+    """
+    dimension = quantizer.d
+    index = faiss.IndexIVFFlat(quantizer, dimension, quantizer.ntotal, faiss.METRIC_INNER_PRODUCT)
+    centroids = quantizer.reconstruct_n(0, quantizer.ntotal)
+    copied, assigned = [], []
+    for vectors, keys in live:
+        same = not vectors.exact and vectors.index.nlist == index.nlist and np.array_equal(
+            vectors.index.quantizer.reconstruct_n(0, vectors.index.nlist), centroids
+        )
+        (copied if same else assigned).append((vectors, keys))
+    if assigned:
+        keys = np.sort(np.concatenate([keys for _, keys in assigned]))
+        fill(index, keys, vectors_of(keys))
+    total = index.ntotal
+    for vectors, keys in copied:
+        total += _copy_lists(vectors.index, index, keys)
+    index.ntotal = total
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return index
+
+
+def _copy_lists(source: faiss.IndexIVFFlat, target: faiss.IndexIVFFlat, keep: np.ndarray) -> int:
+    """Append the entries of ``source``'s lists whose ids are in ``keep`` to the same lists of ``target``."""
+    lists, size, copied = source.invlists, source.code_size, 0
+    for number in range(source.nlist):
+        n = lists.list_size(number)
+        if not n:
+            continue
+        ids = faiss.rev_swig_ptr(lists.get_ids(number), n).astype(np.int64)
+        codes = faiss.rev_swig_ptr(lists.get_codes(number), n * size).reshape(n, size)
+        kept = np.isin(ids, keep, assume_unique=True)
+        ids, codes = np.ascontiguousarray(ids[kept]), np.ascontiguousarray(codes[kept])
+        if len(ids):  # (the arrays stay referenced while FAISS reads them)
+            target.invlists.add_entries(number, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+            copied += len(ids)
+    return copied
 
 
 def _live(vectors: VectorSet, dead: np.ndarray) -> np.ndarray:
