@@ -71,9 +71,9 @@ class SegmentedVectors:
         self._cached: list[tuple[int, int, VectorSet, np.ndarray]] | None = None  # what _parts() found
 
     @classmethod
-    def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray, *, mmap: bool) -> SegmentedVectors:
-        """Load the segment files (memory-mapped read-only when ``mmap``)."""
-        return cls(dimension, [(s, VectorSet.load(directory / s.file, mmap=mmap)) for s in segments], tombstones)
+    def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray) -> SegmentedVectors:
+        """Map the segment files read-only (processes share the pages; segments never change)."""
+        return cls(dimension, [(s, VectorSet.load(directory / s.file, mmap=True)) for s in segments], tombstones)
 
     # -- reading ---------------------------------------------------------------------------------
 

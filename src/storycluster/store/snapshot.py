@@ -66,6 +66,7 @@ class Snapshot(TermWeighted):
 
     def _load(self, manifest: Manifest, writable: bool) -> None:
         directory = self.directory
+        database = directory.file(manifest, "database")
         try:
             if not writable:
                 self.db.connection.execute("BEGIN")  # the read transaction that pins this generation
@@ -73,15 +74,14 @@ class Snapshot(TermWeighted):
             state = stored or legacy_state(manifest)
             dead = {part: tombstones(self.db, part) if stored else np.zeros(0, np.int64) for part in VECTOR_PARTS}
         except sqlite3.DatabaseError as exc:
-            _raise_if_removed([directory.file(manifest, "database")])
-            raise unreadable(directory.file(manifest, "database"), exc) from None
+            _raise_if_removed([database])
+            raise unreadable(database, exc) from None
         self.state = state
         self.manifest = replace(manifest, generation=state.generation, counts=state.counts, updated=state.updated)
         records = [state.terms, *(s for part in VECTOR_PARTS for s in state.segments[part])]
         files = [directory.path / r.file for r in records]
         _raise_if_removed(files)
         damaged = [f.name for r, f in zip(records, files) if r.size not in (None, f.stat().st_size)]
-        database = directory.file(manifest, "database")
         if not damaged and sum(f.stat().st_size for f in [database, *files]) <= VERIFY_ON_OPEN_BYTES:
             damaged = [f.name for r, f in zip(records, files) if r.checksum not in (None, file_checksum(f))]
             if stored and not _sound(self.db):  # changed in place, so checked by SQLite rather than a checksum
@@ -90,14 +90,15 @@ class Snapshot(TermWeighted):
             raise IndexCorruptError(f"{directory.path}: {', '.join(damaged)} damaged since written; run storycluster check")
         try:
             for part in VECTOR_PARTS:
-                vectors = SegmentedVectors.open(directory.path, manifest.dimension, state.segments[part], dead[part], mmap=True)
+                vectors = SegmentedVectors.open(directory.path, manifest.dimension, state.segments[part], dead[part])
                 setattr(self, part, vectors)
             self.df = np.load(directory.path / state.terms.file)
         except (RuntimeError, ValueError, OSError) as exc:
             _raise_if_removed(files)  # a writer removed this generation meanwhile: open() retries
             raise IndexCorruptError(f"{directory.path}: unreadable vector file ({str(exc).splitlines()[0]}); run storycluster check") from None
-        counts = (state.counts.get("paragraphs"), state.counts.get("articles"))
-        if None in counts:  # a format 1 generation records no counts with its files: count the rows
+        if stored:  # counted in the transaction that committed the rows
+            counts = (state.counts["paragraphs"], state.counts["articles"])
+        else:  # format 1: the rows themselves
             counts = (self.db.count("paragraphs"), self.db.count("articles"))
         if counts != (len(self.paragraphs), len(self.articles)):
             raise IndexCorruptError(
