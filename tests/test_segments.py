@@ -231,8 +231,9 @@ def test_a_format_1_index_is_read_as_it_is_and_converted_by_its_first_write(tmp_
     assert manifest["format_version"] == 2 and manifest["files"] == {"database": "index.sqlite"}
     assert check_index(path) == [] and stray_files(path) == set()
     assert (path / "g000002.sqlite").exists()  # kept for readers of the old manifest until the next write
-    with StoryIndex.open(path) as index:
-        index.remove(["later"])
+    with StoryIndex.open(path) as reader, StoryIndex.open(path) as writer:  # a reader never blocks the writer
+        assert writer.remove(["later"]) == ["later"] and "later" in reader
+        assert reader.refresh() and "later" not in reader
     with StoryIndex.open(path) as index:
         index.add([Article(id="later-2", text="A second flood report from the Danube valley in Bavaria.")])
         assert len(index) == 2 and index.get(SEED_ID).id == SEED_ID

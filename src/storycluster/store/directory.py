@@ -159,6 +159,7 @@ class IndexDirectory:
             retired = [(old.generation + 1, old.files["database"])]
             write_state(db, replace(legacy, segments=segments, counts=db.counts(), retired=retired))
             db.connection.commit()
+            db.connection.execute("PRAGMA journal_mode=WAL")  # so that readers never block the first writer
         finally:
             db.close()
         with open(temporary, "rb+") as handle:
