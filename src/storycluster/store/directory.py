@@ -56,6 +56,7 @@ class IndexDirectory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._probe: Database | None = None  # reads the newest generation record (no transaction held)
 
     @property
     def manifest_path(self) -> Path:
@@ -88,15 +89,12 @@ class IndexDirectory:
         """The generation record committed in a format 2 directory's database."""
         database = self.file(manifest, "database")
         try:
-            db = Database(connect(database, readonly=True))
-        except sqlite3.OperationalError as exc:
-            raise unreadable(database, exc) from None
-        try:
-            found = read_state(db)
+            if self._probe is None:  # kept open: a refresh on every request costs one query, not a connection
+                self._probe = Database(connect(database, readonly=True))
+            found = read_state(self._probe)
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise unreadable(database, exc) from None
-        finally:
-            db.close()
         if found is None:
             raise IndexCorruptError(f"{self.path}: the database records no generation; run storycluster check")
         return found
@@ -169,7 +167,10 @@ class IndexDirectory:
         self.publish(replace(old, files={"database": DATABASE}, format_version=FORMAT_VERSION))
 
     def close(self) -> None:
-        """Nothing to release: a directory holds no open handle between calls."""
+        """Close the connection that reads the generation record, if one is open."""
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
