@@ -1,4 +1,4 @@
-"""Appends at scale: one 1,000-article append into indexes of 10k / 100k (/ 1M) articles, this branch next to main.
+"""Appends at scale: one 1,000-article append into an index of 10k (or more) articles, this code next to main's.
 
 Volume: the 982 ``ecbplus`` articles (real multi-paragraph news) are repeated; copy ``c`` of an article
 gets the suffix ``Zq<c>`` on every capitalised word and number (so names, places and figures differ
@@ -17,7 +17,10 @@ article (the current generation's files, and in brackets the whole directory aft
 keeps the previous generation's full copy for readers), and the p50/p95 of ``similar_to`` (by id) and of
 a search of the article vectors by a vector.
 
-    .venv/bin/python bench/scale_appends.py [--sizes 10000 100000] [--main /work/main/src]
+    .venv/bin/python bench/scale_appends.py [--sizes 10000] [--main /work/main/src]
+
+Sizes past 10,000 need a base index built another way: main's one-commit build re-clusters everything,
+and at 100,000 articles it passed 20 GB of RSS on this 24 GB machine and was stopped (2026-11-29).
 """
 
 from __future__ import annotations
@@ -223,7 +226,7 @@ def run(code: Path, role: str, index: Path, size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     parser.add_argument("--main", type=Path, default=Path("/work/main/src"), help="main's src directory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
