@@ -6,14 +6,15 @@ leave-one-corpus-out over seven labelled corpora (``bench/generalization.py``; t
 
 1. **Candidate pairs**: the symmetric k-nearest-neighbour graph of the article vectors (FAISS). Only these
    pairs are ever scored, so nothing grows with n squared.
-2. **Pair model**: a logistic regression (coefficients in ``pair_model.json``, package data) turns a handful
+2. **Pair model**: a logistic regression (coefficients in ``pair_models.json``, package data, one per
+   embedding model since cosines mean different things under different models) turns a handful
    of signals of a pair into the probability that both report one story: the cosine of the best-matching
    paragraphs (the headline counts as one), the article vectors' cosine, word/bigram TF-IDF cosine, shared
    names and numbers, how crowded both articles' neighbourhoods are (hubness), the shorter text's length
    (headlines have lower cosines than long texts), the neighbour rank, and the gap in days between the two
    publication dates. Time is evidence, not a wall: a report weeks later still joins when the text says it
-   is the same story. Where the two texts are in different scripts, the lexical signals cannot speak, so the
-   model's dense-only variant scores the pair.
+   is the same story. Where the two texts are in different languages or scripts, words cannot meet, so the
+   lexical signals would veto every match: the model's dense-only variant scores those pairs.
 3. **Graph average-link**: clusters merge, best first, while the mean pair probability between them is at
    least ``threshold``. Between small clusters the mean runs over all their pairs (a pair off the graph
    counts as 0); between big ones over about ``pair_budget`` pairs per article of the smaller, since an
@@ -38,6 +39,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from ..embed.registry import DEFAULT_MODEL, canonical_model_name
 from ..text.lexical import TOKEN_PATTERN
 from .labels import is_date_term
 
@@ -65,7 +67,8 @@ class ArticleFeatures:
 
     ``vector`` is the normalised article vector (d,), ``paragraphs`` the normalised paragraph vectors (p, d)
     (include the embedded title as one of them when there is a title). ``published`` feeds the time gap of
-    a pair (unknown dates are simply not evidence).
+    a pair (unknown dates are simply not evidence); ``lang`` (a language code, None when unknown) tells
+    which pairs cross languages.
     """
 
     text: str
@@ -73,6 +76,7 @@ class ArticleFeatures:
     vector: np.ndarray
     paragraphs: np.ndarray
     published: datetime | None = None
+    lang: str | None = None
 
     @property
     def full_text(self) -> str:
@@ -87,7 +91,7 @@ class PairModel:
     """Logistic regression over pair signals: P(same story) = sigmoid(intercept + coef . features).
 
     ``dense_coef``/``dense_intercept`` are the variant without lexical signals, used for pairs whose
-    texts are written in different scripts. ``threshold`` is the merge threshold chosen with the model.
+    texts are in different languages or scripts. ``threshold`` is the merge threshold chosen with the model.
     """
 
     features: tuple[str, ...]
@@ -116,22 +120,29 @@ class PairModel:
             "dense_intercept": self.dense_intercept, "threshold": self.threshold, "fitted_on": list(self.fitted_on),
         }
 
-    def probability(self, signals: dict[str, np.ndarray], cross_script: np.ndarray | None = None) -> np.ndarray:
-        """P(same story) of each pair from its signals (see :func:`pair_signals`)."""
+    def probability(self, signals: dict[str, np.ndarray], cross_language: np.ndarray | None = None) -> np.ndarray:
+        """P(same story) of each pair from its signals (see :func:`pair_signals`); ``cross_language`` marks
+        the pairs scored by the dense-only variant."""
         full = _sigmoid(self.intercept + sum(c * signals[f] for f, c in zip(self.features, self.coef)))
-        if cross_script is None or not cross_script.any():
+        if cross_language is None or not cross_language.any():
             return full
         dense = _sigmoid(
             self.dense_intercept + sum(c * signals[f] for f, c in zip(self.dense_features, self.dense_coef))
         )
-        return np.where(cross_script, dense, full)
+        return np.where(cross_language, dense, full)
 
 
 @cache
-def default_pair_model() -> PairModel:
-    """The pair model shipped with the package (``stories/pair_model.json``)."""
-    text = resources.files(__package__).joinpath("pair_model.json").read_text(encoding="utf-8")
-    return PairModel.from_dict(json.loads(text))
+def default_pair_model(embedding_model: str | None = None) -> PairModel:
+    """The pair model shipped with the package for vectors of ``embedding_model`` (``stories/pair_models.json``).
+
+    Each packaged embedding model has its own pair model, fitted on the same corpora embedded with it. A
+    model without one (a sentence-transformers model from a path or the hub) gets the default model's.
+    """
+    text = resources.files(__package__).joinpath("pair_models.json").read_text(encoding="utf-8")
+    models = json.loads(text)
+    name = canonical_model_name(embedding_model or DEFAULT_MODEL)
+    return PairModel.from_dict(models.get(name) or models[DEFAULT_MODEL])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -152,7 +163,8 @@ class StoryConfig:
         max_df: terms in more than this share of articles are ignored.
         pair_budget: a link between two clusters is a mean over at least ``min(|A| |B|, pair_budget *
             min(|A|, |B|))`` pairs (see :func:`merge_sequence`).
-        model: the pair model (None: the one shipped with the package).
+        embedding_model: the model the article vectors come from; picks the shipped pair model fitted for it.
+        model: the pair model (None: the one shipped with the package for ``embedding_model``).
     """
 
     threshold: float | None = None
@@ -162,12 +174,13 @@ class StoryConfig:
     min_df: int = 2
     max_df: float = 0.5
     pair_budget: float = 10.0
+    embedding_model: str | None = None
     model: PairModel | None = field(default=None, compare=False)
 
     @property
     def pair_model(self) -> PairModel:
         """The pair model in use."""
-        return self.model or default_pair_model()
+        return self.model or default_pair_model(self.embedding_model)
 
     @property
     def merge_threshold(self) -> float:
@@ -194,9 +207,13 @@ def _names(text: str) -> list[str]:
 
 
 class StorySimilarity:
-    """The lexical side of the pair signals: word/bigram TF-IDF and name/number TF-IDF fitted on a corpus."""
+    """The lexical side of the pair signals: word/bigram TF-IDF and name/number TF-IDF fitted on a corpus.
 
-    def __init__(self, config: StoryConfig, texts: Sequence[str]) -> None:
+    ``languages`` (one code per text, None or '' when unknown) and the texts' scripts tell which pairs
+    cross languages.
+    """
+
+    def __init__(self, config: StoryConfig, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> None:
         enough = len(texts) >= 2 * config.min_df
         self.words = _tfidf(
             texts, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, config.ngram_max),
@@ -204,6 +221,7 @@ class StorySimilarity:
         )
         self.names = _tfidf(texts, analyzer=_names)
         self.scripts = np.array([script_of(text) for text in texts])
+        self.languages = np.array([code or "" for code in languages or [""] * len(texts)])
 
     def lexical(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(word TF-IDF cosine, name TF-IDF cosine) of the pairs ``(left[e], right[e])``."""
@@ -212,10 +230,15 @@ class StorySimilarity:
 
         return cosine(self.words), cosine(self.names)
 
-    def cross_script(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """True for pairs whose texts are written in different scripts (lexical signals cannot meet)."""
-        a, b = self.scripts[left], self.scripts[right]
-        return (a != b) & (a != "") & (b != "")
+    def cross_language(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """True for pairs whose texts are in different languages or scripts (their words cannot meet)."""
+        return _differ(self.scripts, left, right) | _differ(self.languages, left, right)
+
+
+def _differ(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """True where both values are known ('' is unknown) and differ."""
+    a, b = values[left], values[right]
+    return (a != b) & (a != "") & (b != "")
 
 
 SCRIPTS = {
@@ -405,11 +428,11 @@ class StoryClusterer:
         if n == 0:
             raise ValueError("no articles to cluster")
         vectors = np.ascontiguousarray(np.stack([a.vector for a in articles]), dtype=np.float32)
-        similarity = StorySimilarity(config, [a.full_text for a in articles])
+        similarity = StorySimilarity(config, [a.full_text for a in articles], [a.lang for a in articles])
         left, right, rank = candidate_pairs(vectors, config.n_neighbours)
         signals = pair_signals(articles, similarity, left, right, rank, config.local_k)
         self.pairs_ = (left, right)
-        self.probability_ = config.pair_model.probability(signals, similarity.cross_script(left, right))
+        self.probability_ = config.pair_model.probability(signals, similarity.cross_language(left, right))
         roots = link_stories(n, left, right, self.probability_, config.merge_threshold, config.pair_budget)
         self.labels_ = _relabel(roots)
         return self

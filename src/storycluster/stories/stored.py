@@ -14,7 +14,7 @@ from ..errors import StoryclusterError
 from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
-from .clustering import ArticleFeatures, StoryClusterer, describe_stories
+from .clustering import ArticleFeatures, StoryClusterer, StoryConfig, describe_stories
 from .labels import headline
 
 DISTINCT_PER_ARTICLE = 2
@@ -49,10 +49,11 @@ def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) ->
             text=articles[int(key)].text, title=articles[int(key)].title, vector=vectors[row],
             paragraphs=_with_title(titles.get(int(key)), snapshot.paragraphs.vectors(p.key for p in paragraphs[int(key)])),
             published=_datetime(articles[int(key)].published),
+            lang=articles[int(key)].lang,
         )
         for row, key in enumerate(keys)
     ]
-    labels = StoryClusterer().fit(features).labels_
+    labels = StoryClusterer(StoryConfig(embedding_model=snapshot.manifest.model)).fit(features).labels_
     summaries = describe_stories([f.full_text for f in features], vectors, labels)
     groups = []
     for summary in summaries:
