@@ -44,7 +44,7 @@ from storycluster.stories.evaluation import bcubed
 
 MODELS_PATH = Path(__file__).resolve().parents[1] / "src" / "storycluster" / "stories" / "pair_models.json"
 FEATURES = ("dense", "article", "lexical", "names", "crowding", "length", "dense_x_length", "lexical_x_length",
-            "days_apart", "rank")
+            "days_apart", "time_closeness", "rank")
 DENSE_FEATURES = tuple(f for f in FEATURES if f not in ("lexical", "names", "lexical_x_length"))
 THRESHOLDS = tuple(np.round(np.arange(0.3, 0.71, 0.05), 2).tolist())
 # Inverse regularisation strength of the logistic regression, chosen by leave-one-corpus-out: 0.05 gave

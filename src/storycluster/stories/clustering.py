@@ -210,18 +210,24 @@ class StorySimilarity:
     """The lexical side of the pair signals: word/bigram TF-IDF and name/number TF-IDF fitted on a corpus.
 
     ``languages`` (one code per text, None or '' when unknown) and the texts' scripts tell which pairs
-    cross languages.
+    cross languages. Term weights are fitted per language: in a corpus that is one fifth Spanish, "Juegos"
+    is in a twentieth of all texts but in a quarter of the Spanish ones, and only the latter says how
+    little it tells.
     """
 
     def __init__(self, config: StoryConfig, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> None:
-        enough = len(texts) >= 2 * config.min_df
-        self.words = _tfidf(
-            texts, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, config.ngram_max),
-            min_df=config.min_df if enough else 1, max_df=config.max_df if len(texts) >= 10 else 1.0,
-        )
-        self.names = _tfidf(texts, analyzer=_names)
         self.scripts = np.array([script_of(text) for text in texts])
         self.languages = np.array([code or "" for code in languages or [""] * len(texts)])
+
+        def words(group: list[str]) -> sp.csr_matrix:
+            enough = len(group) >= 2 * config.min_df
+            return _tfidf(
+                group, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, config.ngram_max),
+                min_df=config.min_df if enough else 1, max_df=config.max_df if len(group) >= 10 else 1.0,
+            )
+
+        self.words = _per_group(texts, self.languages, words)
+        self.names = _per_group(texts, self.languages, lambda group: _tfidf(group, analyzer=_names))
 
     def lexical(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(word TF-IDF cosine, name TF-IDF cosine) of the pairs ``(left[e], right[e])``."""
@@ -233,6 +239,23 @@ class StorySimilarity:
     def cross_language(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """True for pairs whose texts are in different languages or scripts (their words cannot meet)."""
         return _differ(self.scripts, left, right) | _differ(self.languages, left, right)
+
+
+def _per_group(texts: Sequence[str], groups: np.ndarray, fit) -> sp.csr_matrix:  # noqa: ANN001
+    """Rows of ``fit`` applied to each group of texts on its own, side by side in one matrix (each group's
+    terms in columns of their own, so texts of different groups never share a term)."""
+    rows, columns, values, width = [], [], [], 0
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        block = fit([texts[i] for i in members]).tocoo()
+        rows.append(members[block.row])
+        columns.append(block.col + width)
+        values.append(block.data)
+        width += block.shape[1]
+    return sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(len(texts), max(width, 1)),
+        dtype=np.float32,
+    )
 
 
 def _differ(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -323,8 +346,26 @@ def pair_signals(
         "dense_x_length": dense * length,
         "lexical_x_length": lexical * length,
         "days_apart": np.log1p(np.nan_to_num(gap, nan=0.0)),
+        "time_closeness": _relative_gap(len(articles), left, right, gap),
         "rank": np.log1p(rank.astype(np.float64)),
     }
+
+
+def _relative_gap(n: int, left: np.ndarray, right: np.ndarray, gap: np.ndarray, hour: float = 1 / 24) -> np.ndarray:
+    """How much closer in time a pair is than both articles' usual candidates: log(gap) minus the mean of
+    the two articles' mean log gaps to their candidates (gaps in days, plus an hour).
+
+    Scale-free: a report hours after another in a feed of Olympic titles, where look-alikes are days apart,
+    and one days after another in an archive of shootings, where look-alikes are months apart, both count
+    as close. 0 where a date is unknown (no evidence either way).
+    """
+    logs = np.log(gap + hour)
+    dated = ~np.isnan(logs)
+    nodes = np.concatenate([left[dated], right[dated]])
+    values = np.concatenate([logs[dated], logs[dated]])
+    count = np.bincount(nodes, minlength=n)
+    usual = np.divide(np.bincount(nodes, weights=values, minlength=n), count, out=np.zeros(n), where=count > 0)
+    return np.nan_to_num(logs - (usual[left] + usual[right]) / 2, nan=0.0)
 
 
 def link_stories(
