@@ -30,7 +30,7 @@ import sys
 import time
 
 import numpy as np
-from common import ROOT, peak_rss_mb
+from common import ROOT
 
 BASELINE = "2d4801f"  # main before the scalable clustering: Python heap + dict-of-dicts merge, per-pair loops
 DROPOUT = 0.15
@@ -59,7 +59,7 @@ def scaled_corpus(name: str, n: int, seed: int = 0) -> dict[str, np.ndarray | li
         chunk = paragraphs[block]
         chunk[noisy[block]] += rng.normal(scale=NOISE, size=chunk[noisy[block]].shape).astype(np.float32)
         chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
-    vectors = np.add.reduceat(paragraphs, offsets[:-1], axis=0) if n else np.empty((0, paragraphs.shape[1]))
+    vectors = np.add.reduceat(paragraphs, offsets[:-1], axis=0)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     stories, story = np.unique(data["story"], return_inverse=True)
     start_day = rng.uniform(0, max(1.0, n / PER_DAY), len(stories))
@@ -73,9 +73,21 @@ def scaled_corpus(name: str, n: int, seed: int = 0) -> dict[str, np.ndarray | li
         texts.append(text)
         titles.append(title)
     return {
-        "text": texts, "title": titles, "vector": vectors.astype(np.float32), "paragraphs": paragraphs,
+        "text": texts, "title": titles, "vector": vectors, "paragraphs": paragraphs,
         "offsets": offsets, "days": days, "labels": data["story"][picks],
     }
+
+
+def rss_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last :func:`reset_peak`) of this process, in MB."""
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) / 1024 for line in handle if line.startswith(field + ":"))
+
+
+def reset_peak() -> None:
+    """Start measuring the peak RSS from now (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
 
 
 def load_baseline(revision: str):
@@ -102,8 +114,8 @@ def run(corpus: str, n: int, implementation: str) -> dict:
     data = scaled_corpus(corpus, n)
     module = load_baseline(BASELINE) if implementation == "old" else clustering
     offsets = data["offsets"]
-    dates = [datetime.fromtimestamp(d * 86400, tz=timezone.utc) for d in data["days"].tolist()]
     if implementation == "old":
+        dates = [datetime.fromtimestamp(d * 86400, tz=timezone.utc) for d in data["days"].tolist()]
         articles = [
             module.ArticleFeatures(data["text"][i], data["title"][i], data["vector"][i],
                                    data["paragraphs"][offsets[i]:offsets[i + 1]], dates[i])
@@ -111,15 +123,16 @@ def run(corpus: str, n: int, implementation: str) -> dict:
         ]
     else:
         articles = clustering.ArticleTable(
-            data["text"], data["title"], data["vector"], data["paragraphs"], offsets, dates
+            data["text"], data["title"], data["vector"], data["paragraphs"], offsets, data["days"]
         )
-    before = peak_rss_mb()
+    before = rss_mb("VmRSS")
+    reset_peak()
     started = time.perf_counter()
     labels = module.StoryClusterer().fit(articles).labels_
     seconds = time.perf_counter() - started
     return {
         "n": n, "implementation": implementation, "seconds": round(seconds, 2),
-        "peak_rss_mb": round(peak_rss_mb()), "corpus_rss_mb": round(before),
+        "peak_rss_mb": round(rss_mb("VmHWM")), "corpus_rss_mb": round(before),
         "stories": int(labels.max()) + 1, "bcubed_f1": round(bcubed(data["labels"], labels)[2], 4),
         "labels": labels.tolist() if n <= 100_000 else None,
     }
@@ -151,6 +164,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run(args.corpus, args.sizes[0], args.worker)))
         return
+    run(args.corpus, 2_000, "new")  # the kernels compiled once into numba's cache: the runs below load them
     print(f"corpus: {args.corpus} scaled with noise; each run in a fresh process; peak RSS includes the corpus")
     print("| articles | implementation | seconds | peak RSS MB (corpus alone) | stories | B-cubed F1 | vs old |")
     print("|---|---|---|---|---|---|---|")

@@ -215,3 +215,22 @@ def test_same_labels_as_the_reference_on_real_corpora(bench_dir, embedder, name,
     found = clusterer.labels_
     assert len(set(zip(expected.tolist(), found.tolist()))) == len(set(expected.tolist())) == len(set(found.tolist()))
     assert len(set(found.tolist())) < len(articles) * 0.8  # stories were found, not only singletons
+
+
+def test_inverted_file_neighbours_find_the_exact_ones(monkeypatch) -> None:
+    """Above the exact size, the inverted-file join (k-means lists, neighbouring lists probed) returns
+    nearly the exact neighbours, best first, on clustered vectors."""
+    from storycluster.stories import neighbours
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(60, 32))
+    vectors = (centres[rng.integers(0, 60, 3000)] + 0.5 * rng.normal(size=(3000, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = neighbours.nearest_neighbours(vectors, 10)
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 1000)
+    found = neighbours.nearest_neighbours(vectors, 10)
+    assert found.shape == (3000, 10) and np.all(found[:, 0] == np.arange(3000))  # itself first
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found)]) >= 0.95
+    sims = np.take_along_axis(vectors @ vectors.T, found, 1)
+    assert np.all(np.diff(sims, axis=1) <= 1e-6)
+    assert np.array_equal(found, neighbours.nearest_neighbours(vectors, 10))  # deterministic

@@ -31,7 +31,6 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
-import faiss
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
@@ -40,6 +39,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from ..text.lexical import TOKEN_PATTERN
 from . import kernels
 from .labels import is_date_term
+from .neighbours import nearest_neighbours
 
 __all__ = [
     "ArticleFeatures",
@@ -294,35 +294,11 @@ def script_of(text: str, chars: int = 400) -> str:
     return best if counts[best] else ""
 
 
-EXACT_NEIGHBOURS_UP_TO = 20_000
-NEIGHBOUR_PROBES = 8
-
-
-def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` nearest neighbours (inner product) of every vector among ``vectors`` (-1 where none).
-
-    Exact up to :data:`EXACT_NEIGHBOURS_UP_TO` vectors (every bench corpus). Above, exact search grows
-    with n squared (hours at a million), so an inverted file answers: about sqrt(n) k-means lists, each
-    vector searched in its :data:`NEIGHBOUR_PROBES` nearest lists. Recall@30 is about 0.99
-    (``bench/scale_stories.py`` prints what the approximation does to the stories). Deterministic: a fixed
-    training sample and seed.
-    """
-    n, dimension = vectors.shape
-    if n <= EXACT_NEIGHBOURS_UP_TO:
-        index = faiss.IndexFlatIP(dimension)
-    else:
-        lists = int(np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter, index.cp.seed = 10, 1234
-        sample = np.random.default_rng(0).choice(n, min(n, 64 * lists), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.nprobe = NEIGHBOUR_PROBES
-    index.add(vectors)
-    return index.search(vectors, k)[1]
-
-
 def candidate_pairs(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique pairs (i < j) of the symmetric k-NN graph: left, right, and each pair's best neighbour rank."""
+    """Unique pairs (i < j) of the symmetric k-NN graph: left, right, and each pair's best neighbour rank.
+
+    The neighbours are exact up to ``neighbours.EXACT_UP_TO`` articles, from an inverted file above.
+    """
     n = len(vectors)
     k = min(k, n - 1)
     if k <= 0:
@@ -444,6 +420,7 @@ class StoryClusterer:
         signals = pair_signals(table, similarity, left, right, rank, config.local_k)
         self.pairs_ = (left, right)
         self.probability_ = config.pair_model.probability(signals, similarity.cross_script(left, right))
+        del signals, similarity  # gigabytes at a million articles: gone before the merge
         roots = link_stories(n, left, right, self.probability_, config.merge_threshold, config.pair_budget)
         self.labels_ = _relabel(roots)
         return self

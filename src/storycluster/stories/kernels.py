@@ -62,6 +62,33 @@ def sparse_row_dots(
 
 
 @numba.njit(cache=True)
+def top_columns(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row of ``values`` (rows, m), the columns of its ``k`` highest values, best first (ties: lower column)."""
+    rows, width = values.shape
+    k = min(k, width)
+    out = np.empty((rows, k), np.int64)
+    best = np.empty(k, values.dtype)
+    for r in range(rows):
+        filled = 0
+        for c in range(width):
+            value = values[r, c]
+            if filled == k:
+                if value <= best[k - 1]:
+                    continue
+                slot = k - 1
+            else:
+                slot = filled
+                filled += 1
+            while slot > 0 and best[slot - 1] < value:
+                best[slot] = best[slot - 1]
+                out[r, slot] = out[r, slot - 1]
+                slot -= 1
+            best[slot] = value
+            out[r, slot] = c
+    return out
+
+
+@numba.njit(cache=True)
 def top_mean(n: int, left: np.ndarray, right: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     """Mean of each node's ``k`` highest pair values, summed from the highest (0 for a node without pairs)."""
     top = np.zeros((n, k), np.float64)
@@ -155,7 +182,7 @@ def average_link(
     Pairs are unique, i != j.
     """
     edges = len(left)
-    ends = np.empty((edges, 2), np.int64)
+    ends = np.empty((edges, 2), np.int32)
     total = probability.astype(np.float64)
     pairs = np.ones(edges, np.float64)
     live = np.ones(edges, np.bool_)
@@ -167,7 +194,7 @@ def average_link(
     adjacency = List()  # edge ids of each cluster (the first ``filled``); dead ones dropped at its next merge
     filled = np.zeros(n, np.int64)
     for node in range(n):
-        adjacency.append(np.empty(degree[node], np.int64))
+        adjacency.append(np.empty(degree[node], np.int32))
     for e in range(edges):
         for side in range(2):
             node = ends[e, side]
@@ -184,10 +211,10 @@ def average_link(
         if total[e] >= threshold:
             capacity += 1
     key = np.empty(capacity, np.float64)
-    ha = np.empty(capacity, np.int64)
-    hb = np.empty(capacity, np.int64)
-    hva = np.zeros(capacity, np.int64)
-    hvb = np.zeros(capacity, np.int64)
+    ha = np.empty(capacity, np.int32)
+    hb = np.empty(capacity, np.int32)
+    hva = np.zeros(capacity, np.int32)
+    hvb = np.zeros(capacity, np.int32)
     count = 0
     for e in range(edges):
         link = total[e] / max(1.0, min(1.0, budget))
@@ -244,7 +271,7 @@ def average_link(
             else:
                 ends[e, side] = a
                 if kept == len(own):
-                    grown = np.empty(max(4, 2 * len(own)), np.int64)
+                    grown = np.empty(max(4, 2 * len(own)), np.int32)
                     grown[:kept] = own[:kept]
                     own = grown
                 own[kept] = e
@@ -252,7 +279,7 @@ def average_link(
                 mark[x] = e
                 degree[a] += 1
         adjacency[a] = own[:kept].copy() if kept < len(own) // 4 else own
-        adjacency[b] = np.empty(0, np.int64)
+        adjacency[b] = np.empty(0, np.int32)
         filled[a], filled[b] = kept, 0
         alive[b] = False
         size[a] += size[b]
@@ -266,10 +293,10 @@ def average_link(
                 continue
             if count == len(key):
                 key = np.concatenate((key, np.empty(count, np.float64)))
-                ha = np.concatenate((ha, np.empty(count, np.int64)))
-                hb = np.concatenate((hb, np.empty(count, np.int64)))
-                hva = np.concatenate((hva, np.empty(count, np.int64)))
-                hvb = np.concatenate((hvb, np.empty(count, np.int64)))
+                ha = np.concatenate((ha, np.empty(count, np.int32)))
+                hb = np.concatenate((hb, np.empty(count, np.int32)))
+                hva = np.concatenate((hva, np.empty(count, np.int32)))
+                hvb = np.concatenate((hvb, np.empty(count, np.int32)))
             key[count], ha[count], hb[count], hva[count], hvb[count] = -link, a, x, version[a], version[x]
             count += 1
             _sift_up(key, ha, hb, hva, hvb, count - 1)
