@@ -248,9 +248,15 @@ def ranking(n_stories: int = 150) -> None:
 
 def langid() -> None:
     """Language identification: accuracy and speed on og2021_dev titles; non-English share of English corpora."""
+    import py3langid
+
     rows = load_jsonl(require_data("og2021_dev.jsonl"))
     gold = [row["lang"] for row in rows]
-    detectors = {"py3langid (storycluster)": lambda row: article_language(row.get("title"), row.get("text") or "")}
+    detectors = {
+        "py3langid limited to NEWS_LANGUAGES (storycluster)":
+            lambda row: article_language(row.get("title"), row.get("text") or ""),
+        "py3langid, full model": lambda row: py3langid.classify(f"{row.get('title') or ''}\n{row.get('text') or ''}")[0],
+    }
     try:
         from lingua import LanguageDetectorBuilder
 
@@ -276,14 +282,16 @@ def langid() -> None:
         accuracy = statistics.mean(w == g for w, g in zip(gold, found))
         print(f"| {name} | {accuracy:.3f} | {len(rows) / timer.seconds:.0f} | "
               + ", ".join(f"{lang} {share:.3f}" for share, lang in worst) + " |", flush=True)
-    print("\nidentified as not English in the English corpora (headline + text): | corpus | articles | not English |")
-    print("|---|---|---|")
+    print("\nidentified as not English in the English corpora (headline + text): | corpus | articles | identifier | not English |")
+    print("|---|---|---|---|")
     for name in ["ecbplus.jsonl", "neus_val.jsonl", "gvc.jsonl", "basil.jsonl", "uci_news_dev.jsonl",
                  "googlenews_ts.jsonl"]:
         rows = load_jsonl(require_data(name))
-        found = Counter(article_language(row.get("title"), row.get("text") or "") for row in rows)
-        other = len(rows) - found["en"]
-        print(f"| {name} | {len(rows)} | {other / len(rows):.3f} ({', '.join(f'{k} {v}' for k, v in found.most_common(4)[1:])}) |")
+        for identifier in list(detectors)[:2]:
+            found = Counter(detectors[identifier](row) for row in rows)
+            other = len(rows) - found["en"]
+            print(f"| {name} | {len(rows)} | {identifier} | {other / len(rows):.4f} "
+                  f"({', '.join(f'{k} {v}' for k, v in found.most_common(4)[1:])}) |")
 
 
 def main() -> None:

@@ -103,12 +103,13 @@ def test_best_paragraph_similarity_and_pair_signals() -> None:
     assert np.all(signals["days_apart"] == 0)  # no dates: no evidence either way
 
 
-def test_scripts_and_cross_script_pairs() -> None:
+def test_pairs_across_scripts_or_languages_are_marked() -> None:
     assert [script_of(t) for t in ("Olympic final", "Олимпийский финал", "النهائي الأولمبي", "2024")] == [
         "LATIN", "CYRILLIC", "ARABIC", ""]
-    similarity = StorySimilarity(StoryConfig(), ["Olympic final", "Олимпийский финал", "Olympic win", "2024"])
-    cross = similarity.cross_script(np.array([0, 0, 0]), np.array([1, 2, 3]))
-    assert cross.tolist() == [True, False, False]
+    texts = ["Olympic final", "Олимпийский финал", "Olympic win", "2024", "Final olímpica", "Olympic race"]
+    similarity = StorySimilarity(StoryConfig(), texts, ["en", "ru", "en", None, "es", None])
+    cross = similarity.cross_language(np.zeros(5, dtype=np.int64), np.arange(1, 6))
+    assert cross.tolist() == [True, False, False, True, False]  # script, same language, unknown, language, unknown
 
 
 def test_describe_stories_keywords_and_representative() -> None:

@@ -72,7 +72,8 @@ def test_dates_are_evidence_not_a_wall() -> None:
     length = np.log1p(300)
     signals = {"dense": 0.85, "article": 0.85, "lexical": 0.5, "names": 0.5, "crowding": 0.6, "length": length,
                "dense_x_length": 0.85 * length, "lexical_x_length": 0.5 * length, "rank": np.log1p(1)}
-    p = model.probability({**{k: np.full(4, v) for k, v in signals.items()}, "days_apart": np.log1p(gaps)})
+    p = model.probability({**{k: np.full(4, v) for k, v in signals.items()}, "days_apart": np.log1p(gaps),
+                           "time_closeness": np.zeros(4)})  # as far apart as both reports' usual look-alikes
     assert np.all(np.diff(p) < 0) and p[2] > model.threshold, p
 
 

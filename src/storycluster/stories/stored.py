@@ -14,7 +14,7 @@ from ..errors import StoryclusterError
 from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
-from .clustering import ArticleFeatures, StoryClusterer, describe_stories
+from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories
 from .labels import headline
 
 DISTINCT_PER_ARTICLE = 2
@@ -39,26 +39,36 @@ def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) ->
         keys = snapshot.articles.keys()
     if not len(keys):
         return []
+    keys = [int(k) for k in keys]
     articles = snapshot.db.articles(keys)
-    paragraphs = snapshot.db.paragraphs_of(keys)
-    titled = [int(k) for k in keys if articles[int(k)].title]
-    titles = dict(zip(titled, snapshot.titles.vectors(titled)))
-    vectors = snapshot.articles.vectors(keys)
-    features = [
-        ArticleFeatures(
-            text=articles[int(key)].text, title=articles[int(key)].title, vector=vectors[row],
-            paragraphs=_with_title(titles.get(int(key)), snapshot.paragraphs.vectors(p.key for p in paragraphs[int(key)])),
-            published=_datetime(articles[int(key)].published),
-        )
-        for row, key in enumerate(keys)
-    ]
-    labels = StoryClusterer().fit(features).labels_
-    summaries = describe_stories([f.full_text for f in features], vectors, labels)
+    table = _table(snapshot, keys, [articles[k] for k in keys])
+    labels = StoryClusterer(StoryConfig(embedding_model=snapshot.manifest.model)).fit(table).labels_
+    summaries = describe_stories(table.full_texts, table.vectors, labels)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
     groups = []
     for summary in summaries:
-        members = sorted(int(keys[i]) for i in np.flatnonzero(labels == summary.label))
-        groups.append(StoryGroup(members, headline(articles[int(keys[summary.representative])]), summary.keywords))
+        members = sorted(keys[i] for i in order[bounds[summary.label]:bounds[summary.label + 1]].tolist())
+        groups.append(StoryGroup(members, headline(articles[keys[summary.representative]]), summary.keywords))
     return groups
+
+
+def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) -> ArticleTable:
+    """The clustering's view of ``articles``: vectors read in bulk, the headline's vector first of each
+    article's paragraph vectors (matching headlines count)."""
+    paragraphs = snapshot.db.paragraphs_of(keys)
+    titled = np.array([bool(a.title) for a in articles])
+    counts = np.array([len(paragraphs.get(k, ())) for k in keys])
+    offsets = np.r_[0, np.cumsum(titled + counts)]
+    rows = np.empty((offsets[-1], snapshot.articles.dimension), dtype=np.float32)
+    rows[offsets[:-1][titled]] = snapshot.titles.vectors(k for k, t in zip(keys, titled) if t)
+    starts = np.repeat(offsets[:-1] + titled - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    rows[starts + np.arange(counts.sum())] = snapshot.paragraphs.vectors(p.key for k in keys for p in paragraphs.get(k, ()))
+    days = [datetime.fromisoformat(a.published).timestamp() / 86400 if a.published else np.nan for a in articles]
+    return ArticleTable(
+        [a.text for a in articles], [a.title for a in articles], snapshot.articles.vectors(keys), rows, offsets,
+        np.array(days, dtype=np.float64), [a.lang for a in articles],
+    )
 
 
 def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
@@ -164,15 +174,6 @@ def _story(story_id: str, headline_text: str | None, keywords: str, members: lis
         headline=headline_text, keywords=json.loads(keywords), first_published=dates[0] if dates else None,
         last_published=dates[-1] if dates else None, articles=[a.id for a in ordered],
     )
-
-
-def _with_title(title: np.ndarray | None, paragraphs: np.ndarray) -> np.ndarray:
-    """Paragraph vectors with the headline's vector as one more row: matching headlines count."""
-    return paragraphs if title is None else np.vstack([title[None, :], paragraphs])
-
-
-def _datetime(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def _story_number(story_id: str) -> int:
