@@ -11,6 +11,7 @@ og2021_dev (8 languages) is never fitted on: it is scored with the multilingual 
 
     .venv/bin/python bench/generalization.py               # LOCO tables (English and multilingual) + cost
     .venv/bin/python bench/generalization.py --linkages    # + the comparison of linkages (in-sample)
+    .venv/bin/python bench/generalization.py --no-loco --ablations  # held-out without each time signal
     .venv/bin/python bench/generalization.py --online      # + appends in date order, batches of 100 (gvc, basil)
 
 Targets (issue 14): ecbplus 0.93, neus_val 0.91, gvc 0.95, basil 0.98, googlenews_ts 0.88, uci_news_dev
@@ -33,7 +34,7 @@ from collections import defaultdict
 import numpy as np
 import scipy.sparse as sp
 from common import require_data
-from fit_pair_model import FIT_CORPORA, THRESHOLDS, Corpus, fit
+from fit_pair_model import FEATURES, FIT_CORPORA, THRESHOLDS, Corpus, fit
 from scipy.sparse import csgraph
 
 from storycluster.stories.clustering import (
@@ -147,6 +148,19 @@ def english_against_multilingual(english: dict[str, tuple[float, float]],
         print(f"| {name} | {inside:.3f} | {other:.3f} | {other - inside:+.3f} | {held:.3f} |")
 
 
+def ablations(corpora: list[Corpus], unseen_corpus: Corpus | None = None) -> None:
+    """Held-out mean / worst F1 (and an unseen corpus's F1) with each time signal left out of the pair model."""
+    print("\n| signals | held-out mean | held-out worst | " + (f"{unseen_corpus.name} |" if unseen_corpus else "")
+          + "\n|---|---|---|" + ("---|" if unseen_corpus else ""))
+    for dropped in ((), ("time_closeness",), ("days_apart",), ("days_apart", "time_closeness")):
+        features = tuple(f for f in FEATURES if f not in dropped)
+        held = [c.score(fit([o for o in corpora if o is not c], features=features)[0]) for c in corpora]
+        row = f"| {'all' if not dropped else 'without ' + ', '.join(dropped)} | {np.mean(held):.3f} | {np.min(held):.3f} |"
+        if unseen_corpus:
+            row += f" {unseen_corpus.score(fit(corpora, features=features)[0]):.3f} |"
+        print(row, flush=True)
+
+
 def linkages(corpora: list[Corpus]) -> None:
     """In-sample comparison of linkages on the same pair probabilities (all-corpora model)."""
     import networkx as nx
@@ -223,6 +237,7 @@ def main() -> None:
     parser.add_argument("--online", nargs="*", metavar="CORPUS", help="Also append dated corpora in date order "
                         "(default gvc basil; embeds them through the product).")
     parser.add_argument("--no-loco", action="store_true", help="Skip the leave-one-corpus-out tables.")
+    parser.add_argument("--ablations", action="store_true", help="Also leave each time signal out (held-out).")
     parser.add_argument("--cost", help=argparse.SUPPRESS)
     parser.add_argument("--cost-model", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -236,6 +251,9 @@ def main() -> None:
         multilingual_scores = loco(multilingual, MULTILINGUAL)
         unseen(Corpus("og2021_dev", MULTILINGUAL), multilingual, MULTILINGUAL)
         english_against_multilingual(english_scores, multilingual_scores)
+    if args.ablations:
+        ablations(english)
+        ablations([Corpus(name, MULTILINGUAL) for name in FIT_CORPORA], Corpus("og2021_dev", MULTILINGUAL))
     if args.linkages:
         linkages(english)
     if args.online is not None:
