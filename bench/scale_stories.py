@@ -104,6 +104,11 @@ def load_baseline(revision: str):
     module.__package__ = "storycluster.stories"
     sys.modules[spec.name] = module
     exec(compile(source, f"{revision}:clustering.py", "exec"), module.__dict__)  # noqa: S102  (our own history)
+    model = json.loads(subprocess.run(
+        ["git", "show", f"{revision}:src/storycluster/stories/pair_model.json"], cwd=ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout)
+    module.default_pair_model = lambda: module.PairModel.from_dict(model)  # that revision's own pair model
     return module
 
 
