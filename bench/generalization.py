@@ -38,6 +38,7 @@ from fit_pair_model import FEATURES, FIT_CORPORA, THRESHOLDS, Corpus, fit
 from scipy.sparse import csgraph
 
 from storycluster.stories.clustering import (
+    PairModel,
     StoryClusterer,
     StoryConfig,
     cut_merges,
@@ -92,9 +93,9 @@ def language_pairs(corpus: Corpus, labels: np.ndarray) -> dict[tuple[str, str], 
     return {pair: (together, total) for pair, (together, total) in counts.items()}
 
 
-def loco(corpora: list[Corpus], model_name: str | None = None) -> dict[str, tuple[float, float]]:
+def loco(corpora: list[Corpus], model_name: str | None = None) -> tuple[dict[str, tuple[float, float]], PairModel]:
     """Print the leave-one-corpus-out table of ``corpora`` (embedded with ``model_name``); returns each
-    corpus's (in-sample, held-out) F1."""
+    corpus's (in-sample, held-out) F1 and the pair model fitted on all of them."""
     model, _ = fit(corpora)
     shipped = default_pair_model(model_name)
     print(f"\npair model of the {model_name or 'default'} embedding model: threshold {model.threshold} (shipped: "
@@ -114,13 +115,12 @@ def loco(corpora: list[Corpus], model_name: str | None = None) -> dict[str, tupl
               f"| {measured['seconds']:.1f} | {measured['peak_mb']:.0f} |", flush=True)
     held = [outside for _, outside in scores.values()]
     print(f"\nheld-out mean {np.mean(held):.3f}, worst {np.min(held):.3f} (over the {len(corpora)} corpora)")
-    return scores
+    return scores, model
 
 
-def unseen(corpus: Corpus, fitted: list[Corpus], model_name: str) -> None:
-    """Score a corpus never fitted on with the pair model fitted on ``fitted``: B-cubed, cross-language
-    pairwise recall overall and per language pair, cost."""
-    model, _ = fit(fitted)
+def unseen(corpus: Corpus, model: PairModel, model_name: str) -> None:
+    """Score a corpus never fitted on with ``model``: B-cubed, cross-language pairwise recall overall and per
+    language pair, cost."""
     probability = model.probability(corpus.signals, corpus.cross)
     labels = cut_merges(corpus.n, *merge_sequence(corpus.n, corpus.left, corpus.right, probability, model.threshold),
                         model.threshold)
@@ -246,10 +246,9 @@ def main() -> None:
         return
     english = [Corpus(name) for name in FIT_CORPORA]
     if not args.no_loco:
-        english_scores = loco(english)
-        multilingual = [Corpus(name, MULTILINGUAL) for name in FIT_CORPORA]
-        multilingual_scores = loco(multilingual, MULTILINGUAL)
-        unseen(Corpus("og2021_dev", MULTILINGUAL), multilingual, MULTILINGUAL)
+        english_scores, _ = loco(english)
+        multilingual_scores, multilingual_model = loco([Corpus(name, MULTILINGUAL) for name in FIT_CORPORA], MULTILINGUAL)
+        unseen(Corpus("og2021_dev", MULTILINGUAL), multilingual_model, MULTILINGUAL)
         english_against_multilingual(english_scores, multilingual_scores)
     if args.ablations:
         ablations(english)
