@@ -45,7 +45,7 @@ from storycluster.stories.evaluation import bcubed
 MODELS_PATH = Path(__file__).resolve().parents[1] / "src" / "storycluster" / "stories" / "pair_models.json"
 FEATURES = ("dense", "article", "lexical", "names", "crowding", "length", "dense_x_length", "lexical_x_length",
             "days_apart", "time_closeness", "rank")
-DENSE_FEATURES = tuple(f for f in FEATURES if f not in ("lexical", "names", "lexical_x_length"))
+LEXICAL = ("lexical", "names", "lexical_x_length")
 THRESHOLDS = tuple(np.round(np.arange(0.3, 0.71, 0.05), 2).tolist())
 # Inverse regularisation strength of the logistic regression, chosen by leave-one-corpus-out: 0.05 gave
 # held-out mean / worst B-cubed F1 0.893 / 0.842 over the six fitted corpora, scikit-learn's default 1.0
@@ -110,16 +110,19 @@ def _regression(corpora: list[Corpus], features: tuple[str, ...]) -> LogisticReg
     return model.fit(x, y, sample_weight=weight * len(weight) / weight.sum())
 
 
-def fit(corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[PairModel, np.ndarray]:
-    """The pair model fitted on ``corpora`` with the threshold best on their mean + worst F1.
+def fit(corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS,
+        features: tuple[str, ...] = FEATURES) -> tuple[PairModel, np.ndarray]:
+    """The pair model over ``features`` fitted on ``corpora`` with the threshold best on their mean + worst F1
+    (its dense variant: the same features without the lexical ones).
 
     Returns the model and the F1 grid (corpora x thresholds) behind the choice.
     """
-    full = _regression(corpora, FEATURES)
-    dense = _regression(corpora, DENSE_FEATURES)
+    dense_features = tuple(f for f in features if f not in LEXICAL)
+    full = _regression(corpora, features)
+    dense = _regression(corpora, dense_features)
     model = PairModel(
-        FEATURES, tuple(np.round(full.coef_[0], 6).tolist()), round(float(full.intercept_[0]), 6),
-        DENSE_FEATURES, tuple(np.round(dense.coef_[0], 6).tolist()), round(float(dense.intercept_[0]), 6),
+        features, tuple(np.round(full.coef_[0], 6).tolist()), round(float(full.intercept_[0]), 6),
+        dense_features, tuple(np.round(dense.coef_[0], 6).tolist()), round(float(dense.intercept_[0]), 6),
         threshold=0.5, fitted_on=tuple(c.name for c in corpora),
     )
     grid = np.array([c.scores(model, thresholds) for c in corpora])

@@ -11,6 +11,7 @@ og2021_dev (8 languages) is never fitted on: it is scored with the multilingual 
 
     .venv/bin/python bench/generalization.py               # LOCO tables (English and multilingual) + cost
     .venv/bin/python bench/generalization.py --linkages    # + the comparison of linkages (in-sample)
+    .venv/bin/python bench/generalization.py --no-loco --ablations  # held-out without each time signal
     .venv/bin/python bench/generalization.py --online      # + appends in date order, batches of 100 (gvc, basil)
 
 Targets (issue 14): ecbplus 0.93, neus_val 0.91, gvc 0.95, basil 0.98, googlenews_ts 0.88, uci_news_dev
@@ -33,10 +34,11 @@ from collections import defaultdict
 import numpy as np
 import scipy.sparse as sp
 from common import require_data
-from fit_pair_model import FIT_CORPORA, THRESHOLDS, Corpus, fit
+from fit_pair_model import FEATURES, FIT_CORPORA, THRESHOLDS, Corpus, fit
 from scipy.sparse import csgraph
 
 from storycluster.stories.clustering import (
+    PairModel,
     StoryClusterer,
     StoryConfig,
     cut_merges,
@@ -91,9 +93,9 @@ def language_pairs(corpus: Corpus, labels: np.ndarray) -> dict[tuple[str, str], 
     return {pair: (together, total) for pair, (together, total) in counts.items()}
 
 
-def loco(corpora: list[Corpus], model_name: str | None = None) -> dict[str, tuple[float, float]]:
+def loco(corpora: list[Corpus], model_name: str | None = None) -> tuple[dict[str, tuple[float, float]], PairModel]:
     """Print the leave-one-corpus-out table of ``corpora`` (embedded with ``model_name``); returns each
-    corpus's (in-sample, held-out) F1."""
+    corpus's (in-sample, held-out) F1 and the pair model fitted on all of them."""
     model, _ = fit(corpora)
     shipped = default_pair_model(model_name)
     print(f"\npair model of the {model_name or 'default'} embedding model: threshold {model.threshold} (shipped: "
@@ -113,13 +115,12 @@ def loco(corpora: list[Corpus], model_name: str | None = None) -> dict[str, tupl
               f"| {measured['seconds']:.1f} | {measured['peak_mb']:.0f} |", flush=True)
     held = [outside for _, outside in scores.values()]
     print(f"\nheld-out mean {np.mean(held):.3f}, worst {np.min(held):.3f} (over the {len(corpora)} corpora)")
-    return scores
+    return scores, model
 
 
-def unseen(corpus: Corpus, fitted: list[Corpus], model_name: str) -> None:
-    """Score a corpus never fitted on with the pair model fitted on ``fitted``: B-cubed, cross-language
-    pairwise recall overall and per language pair, cost."""
-    model, _ = fit(fitted)
+def unseen(corpus: Corpus, model: PairModel, model_name: str) -> None:
+    """Score a corpus never fitted on with ``model``: B-cubed, cross-language pairwise recall overall and per
+    language pair, cost."""
     probability = model.probability(corpus.signals, corpus.cross)
     labels = cut_merges(corpus.n, *merge_sequence(corpus.n, corpus.left, corpus.right, probability, model.threshold),
                         model.threshold)
@@ -145,6 +146,19 @@ def english_against_multilingual(english: dict[str, tuple[float, float]],
     for name, (inside, _) in english.items():
         other, held = multilingual[name]
         print(f"| {name} | {inside:.3f} | {other:.3f} | {other - inside:+.3f} | {held:.3f} |")
+
+
+def ablations(corpora: list[Corpus], unseen_corpus: Corpus | None = None) -> None:
+    """Held-out mean / worst F1 (and an unseen corpus's F1) with each time signal left out of the pair model."""
+    print("\n| signals | held-out mean | held-out worst | " + (f"{unseen_corpus.name} |" if unseen_corpus else "")
+          + "\n|---|---|---|" + ("---|" if unseen_corpus else ""))
+    for dropped in ((), ("time_closeness",), ("days_apart",), ("days_apart", "time_closeness")):
+        features = tuple(f for f in FEATURES if f not in dropped)
+        held = [c.score(fit([o for o in corpora if o is not c], features=features)[0]) for c in corpora]
+        row = f"| {'all' if not dropped else 'without ' + ', '.join(dropped)} | {np.mean(held):.3f} | {np.min(held):.3f} |"
+        if unseen_corpus:
+            row += f" {unseen_corpus.score(fit(corpora, features=features)[0]):.3f} |"
+        print(row, flush=True)
 
 
 def linkages(corpora: list[Corpus]) -> None:
@@ -223,6 +237,7 @@ def main() -> None:
     parser.add_argument("--online", nargs="*", metavar="CORPUS", help="Also append dated corpora in date order "
                         "(default gvc basil; embeds them through the product).")
     parser.add_argument("--no-loco", action="store_true", help="Skip the leave-one-corpus-out tables.")
+    parser.add_argument("--ablations", action="store_true", help="Also leave each time signal out (held-out).")
     parser.add_argument("--cost", help=argparse.SUPPRESS)
     parser.add_argument("--cost-model", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,11 +246,13 @@ def main() -> None:
         return
     english = [Corpus(name) for name in FIT_CORPORA]
     if not args.no_loco:
-        english_scores = loco(english)
-        multilingual = [Corpus(name, MULTILINGUAL) for name in FIT_CORPORA]
-        multilingual_scores = loco(multilingual, MULTILINGUAL)
-        unseen(Corpus("og2021_dev", MULTILINGUAL), multilingual, MULTILINGUAL)
+        english_scores, _ = loco(english)
+        multilingual_scores, multilingual_model = loco([Corpus(name, MULTILINGUAL) for name in FIT_CORPORA], MULTILINGUAL)
+        unseen(Corpus("og2021_dev", MULTILINGUAL), multilingual_model, MULTILINGUAL)
         english_against_multilingual(english_scores, multilingual_scores)
+    if args.ablations:
+        ablations(english)
+        ablations([Corpus(name, MULTILINGUAL) for name in FIT_CORPORA], Corpus("og2021_dev", MULTILINGUAL))
     if args.linkages:
         linkages(english)
     if args.online is not None:

@@ -10,11 +10,14 @@ paragraph each, cached by ``bench/story_features.py``) scaled up with noise:
 - dates: each story starts on a random day of a span of ``n / 10,000`` days (a 10,000-articles-a-day feed)
   and each copy is published an exponential(2 days) delay after its story's start.
 
-Each size runs in a fresh subprocess (so its peak RSS is honest): it builds the corpus, then times
-``StoryClusterer.fit``. The old implementation (the pure-Python merge and per-pair loops of commit
-``BASELINE``, loaded from git history) runs at the sizes given to ``--baseline-sizes``. Peak RSS covers the
-whole process: the corpus (texts, float32 vectors) and the clustering. B-cubed F1 is against the stories the
-copies inherit; "same labels" compares the two implementations' partitions where both ran.
+Each size runs in a fresh subprocess: it builds the corpus, resets the process's peak RSS (VmHWM), then times
+``StoryClusterer.fit``. Peak RSS is that of the fit, the corpus it reads included (shown apart: the RSS just
+before the fit). The old implementation (the pure-Python merge and per-pair loops of commit ``BASELINE``,
+loaded from git history) runs at the sizes given to ``--baseline-sizes``. B-cubed F1 is against the stories
+the copies inherit; "exact 30-NN among pairs" is the share of 500 sampled articles' exact 30 nearest
+neighbours that are candidate pairs (1.0 where the search is exact; below it above 20,000 articles, where an
+inverted file finds them); "same labels" compares the two implementations' partitions where both ran, else
+the B-cubed F1 of the new labels against the old ones.
 
     .venv/bin/python bench/scale_stories.py                                  # 10k, 100k, 1M; old at 10k, 100k
     .venv/bin/python bench/scale_stories.py --sizes 10000 --baseline-sizes 10000
@@ -101,6 +104,11 @@ def load_baseline(revision: str):
     module.__package__ = "storycluster.stories"
     sys.modules[spec.name] = module
     exec(compile(source, f"{revision}:clustering.py", "exec"), module.__dict__)  # noqa: S102  (our own history)
+    model = json.loads(subprocess.run(
+        ["git", "show", f"{revision}:src/storycluster/stories/pair_model.json"], cwd=ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout)
+    module.default_pair_model = lambda: module.PairModel.from_dict(model)  # that revision's own pair model
     return module
 
 
@@ -109,6 +117,7 @@ def run(corpus: str, n: int, implementation: str) -> dict:
     from datetime import datetime, timezone
 
     from storycluster.stories import clustering
+    from storycluster.stories.clustering import StoryConfig
     from storycluster.stories.evaluation import bcubed
 
     data = scaled_corpus(corpus, n)
@@ -128,14 +137,31 @@ def run(corpus: str, n: int, implementation: str) -> dict:
     before = rss_mb("VmRSS")
     reset_peak()
     started = time.perf_counter()
-    labels = module.StoryClusterer().fit(articles).labels_
+    clusterer = module.StoryClusterer().fit(articles)
     seconds = time.perf_counter() - started
+    peak = rss_mb("VmHWM")
+    labels = clusterer.labels_
     return {
         "n": n, "implementation": implementation, "seconds": round(seconds, 2),
-        "peak_rss_mb": round(rss_mb("VmHWM")), "corpus_rss_mb": round(before),
+        "peak_rss_mb": round(peak), "corpus_rss_mb": round(before),
+        "pair_recall": round(pair_recall(data["vector"], *clusterer.pairs_, StoryConfig().n_neighbours), 4),
         "stories": int(labels.max()) + 1, "bcubed_f1": round(bcubed(data["labels"], labels)[2], 4),
         "labels": labels.tolist() if n <= 100_000 else None,
     }
+
+
+def pair_recall(vectors: np.ndarray, left: np.ndarray, right: np.ndarray, k: int, queries: int = 500) -> float:
+    """Share of the exact ``k`` nearest neighbours of sampled articles that are among the candidate pairs."""
+    picks = np.sort(np.random.default_rng(1).choice(len(vectors), min(queries, len(vectors)), replace=False))
+    sims = vectors[picks] @ vectors.T
+    sims[np.arange(len(picks)), picks] = -np.inf
+    exact = np.argsort(-sims, axis=1)[:, :k]
+    found = [set() for _ in picks]
+    row = {int(p): i for i, p in enumerate(picks)}
+    for a, b in ((left, right), (right, left)):
+        for i in np.flatnonzero(np.isin(a, picks)).tolist():
+            found[row[int(a[i])]].add(int(b[i]))
+    return float(np.mean([len(found[i] & set(exact[i].tolist())) / k for i in range(len(picks))]))
 
 
 def subprocess_run(corpus: str, n: int, implementation: str) -> dict:
@@ -164,21 +190,26 @@ def main() -> None:
     if args.worker:
         print(json.dumps(run(args.corpus, args.sizes[0], args.worker)))
         return
+    from storycluster.stories.evaluation import bcubed
+
     run(args.corpus, 2_000, "new")  # the kernels compiled once into numba's cache: the runs below load them
     print(f"corpus: {args.corpus} scaled with noise; each run in a fresh process; peak RSS includes the corpus")
-    print("| articles | implementation | seconds | peak RSS MB (corpus alone) | stories | B-cubed F1 | vs old |")
-    print("|---|---|---|---|---|---|---|")
+    print("| articles | implementation | seconds | peak RSS MB (corpus alone) | stories | B-cubed F1 |"
+          " exact 30-NN among pairs | vs old |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         new = subprocess_run(args.corpus, n, "new")
         old = subprocess_run(args.corpus, n, "old") if n in args.baseline_sizes else None
         for row in [r for r in (old, new) if r]:
             versus = ""
             if row is new and old:
-                same = "same labels" if same_partition(old["labels"], new["labels"]) else "labels differ"
+                same = "same labels" if same_partition(old["labels"], new["labels"]) else (
+                    f"labels differ: B-cubed F1 {bcubed(old['labels'], new['labels'])[2]:.4f} against old's")
                 versus = f"{old['seconds'] / new['seconds']:.1f}x faster, {same}"
             print(
                 f"| {n:,} | {row['implementation']} | {row['seconds']:.1f} | {row['peak_rss_mb']:,}"
-                f" ({row['corpus_rss_mb']:,}) | {row['stories']:,} | {row['bcubed_f1']:.3f} | {versus} |",
+                f" ({row['corpus_rss_mb']:,}) | {row['stories']:,} | {row['bcubed_f1']:.3f} | {row['pair_recall']:.4f}"
+                f" | {versus} |",
                 flush=True,
             )
 

@@ -11,8 +11,9 @@ leave-one-corpus-out over seven labelled corpora (``bench/generalization.py``; t
    of signals of a pair into the probability that both report one story: the cosine of the best-matching
    paragraphs (the headline counts as one), the article vectors' cosine, word/bigram TF-IDF cosine, shared
    names and numbers, how crowded both articles' neighbourhoods are (hubness), the shorter text's length
-   (headlines have lower cosines than long texts), the neighbour rank, and the gap in days between the two
-   publication dates. Time is evidence, not a wall: a report weeks later still joins when the text says it
+   (headlines have lower cosines than long texts), the neighbour rank, the gap in days between the two
+   publication dates and how much closer in time the pair is than both articles' usual look-alikes
+   (:func:`_relative_gap`). Time is evidence, not a wall: a report weeks later still joins when the text says it
    is the same story. Where the two texts are in different languages or scripts, words cannot meet, so the
    lexical signals would veto every match: the model's dense-only variant scores those pairs.
 3. **Graph average-link**: clusters merge, best first, while the mean pair probability between them is at

@@ -29,24 +29,27 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
         index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(vectors)
         return index.search(vectors, k)[1]
+    found = np.full((n, k), -1, dtype=np.int64)
     centres = _kmeans(vectors, int(np.sqrt(n)), np.random.default_rng(0))
     lists = _nearest(vectors, centres)
     probes = np.argsort(-(centres @ centres.T), axis=1, kind="stable")[:, :PROBES]
     order = np.argsort(lists, kind="stable")
     bounds = np.searchsorted(lists[order], np.arange(len(centres) + 1))
-    found = np.full((n, k), -1, dtype=np.int64)
     for number, probed in enumerate(probes):
         members = order[bounds[number]:bounds[number + 1]]
-        if not len(members):
-            continue
-        candidates = np.concatenate([order[bounds[p]:bounds[p + 1]] for p in probed])
-        against = vectors[candidates]
-        top = min(k, len(candidates))
-        step = max(1, BLOCK_CELLS // len(candidates))
-        for start in range(0, len(members), step):
-            queries = members[start:start + step]
-            found[queries, :top] = candidates[top_columns(vectors[queries] @ against.T, top)]
+        if len(members):
+            _fill(found, vectors, members, np.concatenate([order[bounds[p]:bounds[p + 1]] for p in probed]))
     return found
+
+
+def _fill(found: np.ndarray, vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray) -> None:
+    """``found[q]``: the best of ``candidates`` for each of ``queries``, one matrix product per block."""
+    against = vectors[candidates]
+    top = min(found.shape[1], len(candidates))
+    step = max(1, BLOCK_CELLS // len(candidates))
+    for start in range(0, len(queries), step):
+        rows = queries[start:start + step]
+        found[rows, :top] = candidates[top_columns(vectors[rows] @ against.T, top)]
 
 
 def _nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
