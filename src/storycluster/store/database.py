@@ -267,6 +267,11 @@ class Database:
         found.extend(int(r[0]) for r in self._select_in("SELECT article FROM story_members WHERE story IN ({marks})", story_ids))
         return found
 
+    def story_sizes(self, story_ids: Iterable[str]) -> dict[str, int]:
+        """How many articles each of the given stories holds."""
+        rows = self._select_in("SELECT story, COUNT(*) FROM story_members WHERE story IN ({marks}) GROUP BY story", story_ids)
+        return {str(s): int(c) for s, c in rows}
+
     def set_duplicate(self, key: int, original: str) -> None:
         """Record that the article with ``key`` copies the article with id ``original``."""
         self.connection.execute("UPDATE articles SET duplicate_of = ? WHERE key = ?", (original, int(key)))

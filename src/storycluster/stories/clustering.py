@@ -56,8 +56,10 @@ __all__ = [
     "candidate_pairs",
     "cut_merges",
     "describe_stories",
+    "full_text",
     "link_stories",
     "merge_sequence",
+    "neighbour_pairs",
 ]
 
 NAMES = re.compile(r"\b(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,}|\d[\d,.:/-]*\d|\d)\b")
@@ -83,10 +85,11 @@ class ArticleFeatures:
     @property
     def full_text(self) -> str:
         """Title and text, as the TF-IDF sees them."""
-        return _full_text(self.text, self.title)
+        return full_text(self.text, self.title)
 
 
-def _full_text(text: str, title: str | None) -> str:
+def full_text(text: str, title: str | None) -> str:
+    """An article's title and text as one string, as the TF-IDF sees them."""
     if title and text and text != title:
         return f"{title}. {text}"
     return title or text
@@ -137,7 +140,7 @@ class ArticleTable:
     @property
     def full_texts(self) -> list[str]:
         """Title and text of each article, as the TF-IDF sees them."""
-        return [_full_text(text, title) for text, title in zip(self.texts, self.titles)]
+        return [full_text(text, title) for text, title in zip(self.texts, self.titles)]
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ class StorySimilarity:
         return _differ(self.scripts, left, right) | _differ(self.languages, left, right)
 
 
-def _per_group(texts: Sequence[str], groups: np.ndarray, fit) -> sp.csr_matrix:  # noqa: ANN001
+def _per_group(texts: Sequence[str], groups: np.ndarray, fit) -> sp.csr_matrix:
     """Rows of ``fit`` applied to each group of texts on its own, side by side in one matrix (each group's
     terms in columns of their own, so texts of different groups never share a term)."""
     rows, columns, values, width = [], [], [], 0
@@ -354,13 +357,19 @@ def candidate_pairs(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     if k <= 0:
         empty = np.empty(0, np.int64)
         return empty, empty, empty
-    neighbours = nearest_neighbours(vectors, k + 1)
-    left = np.repeat(np.arange(n), k + 1)
+    return neighbour_pairs(n, np.arange(n), nearest_neighbours(vectors, k + 1))
+
+
+def neighbour_pairs(n: int, rows: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique pairs (i < j) of each of ``rows`` with its ``neighbours`` (one row each, nearest first, the
+    row itself usually first; -1: none), with each pair's best rank (position in a list)."""
+    k = neighbours.shape[1]
+    left = np.repeat(np.asarray(rows, dtype=np.int64), k)
     right = neighbours.ravel().astype(np.int64)
-    rank = np.tile(np.arange(k + 1), n)
+    rank = np.tile(np.arange(k), len(rows))
     keep = (right >= 0) & (right != left)
     low, high, rank = np.minimum(left, right)[keep], np.maximum(left, right)[keep], rank[keep]
-    del left, right, neighbours
+    del left, right
     key = low * n + high
     del low, high
     order = np.lexsort((rank, key))
@@ -441,7 +450,8 @@ def cut_merges(n: int, first: np.ndarray, second: np.ndarray, links: np.ndarray,
 
 
 def merge_sequence(
-    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float = 10.0,
+    *, pairs: np.ndarray | None = None, sizes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The merges of graph average-link, in order: (an article of cluster A, one of cluster B, link).
 
@@ -456,10 +466,15 @@ def merge_sequence(
 
     Pairs are unique (i != j). Ties go to the lower cluster numbers; the merges are computed by a compiled
     kernel (:func:`kernels.average_link`), whose order is that of a heap of Python tuples.
+
+    The nodes may also be clusters already (appends start from the stored stories): node i then holds
+    ``sizes[i]`` articles and edge e the sum ``probability[e]`` of ``pairs[e]`` article pairs.
     """
     left, right = np.ascontiguousarray(left, dtype=np.int64), np.ascontiguousarray(right, dtype=np.int64)
     probability = np.ascontiguousarray(probability, dtype=np.float64)
-    return kernels.average_link(n, left, right, probability, float(threshold), float(budget))
+    pairs = np.ones(len(left)) if pairs is None else np.ascontiguousarray(pairs, dtype=np.float64)
+    sizes = np.ones(n) if sizes is None else np.ascontiguousarray(sizes, dtype=np.float64)
+    return kernels.average_link(n, left, right, probability, pairs, sizes, float(threshold), float(budget))
 
 
 def _relabel(roots: np.ndarray) -> np.ndarray:

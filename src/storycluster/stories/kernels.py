@@ -172,19 +172,21 @@ def _link(total: float, pairs: float, size_a: float, size_b: float, budget: floa
 
 @numba.njit(cache=True)
 def average_link(
-    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, threshold: float, budget: float
+    n: int, left: np.ndarray, right: np.ndarray, probability: np.ndarray, pairs: np.ndarray, sizes: np.ndarray,
+    threshold: float, budget: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The merges of graph average-link (see ``clustering.merge_sequence``): first, second, link.
 
     Clusters are merged best link first; ties go to the lower (cluster, cluster, version, version), and the
     cluster with more neighbours survives a merge (the other's on a tie): the order of the reference heap
     of Python tuples, so the merges are the same. Only links at least ``threshold`` enter the heap.
-    Pairs are unique, i != j.
+    Edges are unique, i != j; edge e sums ``probability[e]`` over ``pairs[e]`` article pairs, and node i
+    starts as a cluster of ``sizes[i]`` articles (all ones: plain articles).
     """
     edges = len(left)
     ends = np.empty((edges, 2), np.int32)
     total = probability.astype(np.float64)
-    pairs = np.ones(edges, np.float64)
+    pairs = pairs.astype(np.float64)
     live = np.ones(edges, np.bool_)
     degree = np.zeros(n, np.int64)
     for e in range(edges):
@@ -200,7 +202,7 @@ def average_link(
             node = ends[e, side]
             adjacency[node][filled[node]] = e
             filled[node] += 1
-    size = np.ones(n, np.float64)
+    size = sizes.astype(np.float64)
     version = np.zeros(n, np.int64)
     alive = np.ones(n, np.bool_)
     mark = np.full(n, -1, np.int64)
@@ -217,7 +219,7 @@ def average_link(
     hvb = np.zeros(capacity, np.int32)
     count = 0
     for e in range(edges):
-        link = total[e] / max(1.0, min(1.0, budget))
+        link = _link(total[e], pairs[e], size[left[e]], size[right[e]], budget)
         if link >= threshold:
             key[count] = -link
             ha[count], hb[count] = min(left[e], right[e]), max(left[e], right[e])

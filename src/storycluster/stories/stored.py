@@ -14,8 +14,9 @@ from ..errors import StoryclusterError
 from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
-from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories
+from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories, full_text
 from .labels import headline
+from .online import extend_stories
 
 DISTINCT_PER_ARTICLE = 2
 
@@ -29,8 +30,9 @@ class StoryGroup:
     keywords: tuple[str, ...]
 
 
-NEIGHBOURS = 10
-FULL_RECLUSTER_SHARE = 0.5
+NEIGHBOURS = 10  # an append touches the stories holding one of each new article's 10 nearest
+FULL_RECLUSTER_SHARE = 0.5  # new articles this share of the index or more: re-cluster everything
+RECLUSTER_UP_TO = 5_000  # touched stories this big or smaller (with the new articles): re-cluster them
 
 
 def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
@@ -43,7 +45,14 @@ def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) ->
     articles = snapshot.db.articles(keys)
     table = _table(snapshot, keys, [articles[k] for k in keys])
     labels = StoryClusterer(StoryConfig(embedding_model=snapshot.manifest.model)).fit(table).labels_
-    summaries = describe_stories(table.full_texts, table.vectors, labels)
+    return _groups(keys, articles, table.full_texts, table.vectors, labels)
+
+
+def _groups(
+    keys: list[int], articles: dict[int, Article], texts: list[str], vectors: np.ndarray, labels: np.ndarray
+) -> list[StoryGroup]:
+    """The groups of ``keys`` by ``labels``, each with its headline and keywords."""
+    summaries = describe_stories(texts, vectors, labels)
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2))
     groups = []
@@ -51,6 +60,15 @@ def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) ->
         members = sorted(keys[i] for i in order[bounds[summary.label]:bounds[summary.label + 1]].tolist())
         groups.append(StoryGroup(members, headline(articles[keys[summary.representative]]), summary.keywords))
     return groups
+
+
+def _describe(snapshot: IndexSnapshot, whole: dict[int, list[int]], config: StoryConfig) -> list[StoryGroup]:
+    """Headline and keywords of each of the groups of article keys in ``whole``."""
+    keys = [k for members in whole.values() for k in members]
+    labels = np.repeat(np.arange(len(whole)), [len(members) for members in whole.values()])
+    articles = snapshot.db.articles(keys)
+    texts = [full_text(articles[k].text, articles[k].title) for k in keys]
+    return _groups(keys, articles, texts, snapshot.articles.vectors(keys), labels)
 
 
 def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) -> ArticleTable:
@@ -74,22 +92,66 @@ def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) ->
 def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
     """Bring the stored stories up to date inside a generation being written.
 
-    With ``new_keys`` (articles just added or changed), only their neighbourhood is re-clustered: the new
-    articles plus every story holding one of their nearest neighbours. The cost follows the number of
-    new articles, not the size of the index (only their rows and stories are read). Without ``new_keys``,
-    or when the new articles are a large share of the index, everything is re-clustered. Ids carry over
-    wherever membership overlaps.
+    Without ``new_keys``, or when the new (or changed) articles are a large share of the index,
+    everything is re-clustered. Otherwise the cost follows the new articles, not the index:
+
+    - when the stories holding one of their nearest neighbours hold at most ``RECLUSTER_UP_TO`` articles
+      in all, those stories and the new articles are re-clustered together (stories can split and merge);
+    - past that (a big index, where news has look-alikes everywhere), the stored stories stay as they are
+      and the new articles join them or open new ones (:func:`.online.extend_stories`).
+
+    Only the rows and stories of the new articles' neighbourhood are read. Ids carry over wherever
+    membership overlaps.
     """
     db.drop_empty_stories()
     if new_keys is None or len(new_keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not db.has_stories():
         db.replace_stories(assign_ids(cluster_snapshot(snapshot), db.memberships(), db))
         return
     new_keys = np.asarray(new_keys, dtype=np.int64)
-    _, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), NEIGHBOURS + 1)
-    touched = set(db.stories_of(int(k) for k in np.unique(neighbours) if k >= 0).values())
-    affected = np.unique(np.concatenate([new_keys, np.array(db.members(touched), dtype=np.int64)]))
-    groups = cluster_snapshot(snapshot, affected)
-    db.replace_stories(assign_ids(groups, db.stories_of(affected.tolist()), db), touched)
+    config = StoryConfig(embedding_model=snapshot.manifest.model)
+    _, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), config.n_neighbours + 1)
+    fresh = set(new_keys.tolist())
+    stored = {k: s for k, s in db.stories_of(int(k) for k in np.unique(neighbours) if k >= 0).items() if k not in fresh}
+    touched = {stored[int(k)] for k in np.unique(neighbours[:, : NEIGHBOURS + 1]) if int(k) in stored}
+    if sum(db.story_sizes(touched).values()) + len(new_keys) <= RECLUSTER_UP_TO:
+        affected = np.unique(np.concatenate([new_keys, np.array(db.members(touched), dtype=np.int64)]))
+        groups = cluster_snapshot(snapshot, affected)
+        db.replace_stories(assign_ids(groups, db.stories_of(affected.tolist()), db), touched)
+        return
+    groups, replaced = _extend(snapshot, new_keys, neighbours, stored, db, config)
+    members = [k for group in groups for k in group.members]
+    db.replace_stories(assign_ids(groups, db.stories_of(members), db), replaced)
+
+
+def _extend(
+    snapshot: IndexSnapshot, new_keys: np.ndarray, neighbours: np.ndarray, stored: dict[int, str], db: Database,
+    config: StoryConfig,
+) -> tuple[list[StoryGroup], set[str]]:
+    """The stories new articles join or open, whole, and the ids of the stored stories they take in."""
+    found = neighbours[neighbours >= 0]
+    keys = np.unique(np.concatenate([new_keys, found[np.isin(found, list(stored))]])).tolist()
+    row = {key: i for i, key in enumerate(keys)}
+    story_ids = sorted({stored[k] for k in keys if k in stored})
+    number = {story: i for i, story in enumerate(story_ids)}
+    stories = np.array([number[stored[k]] if k in stored else -1 for k in keys], dtype=np.int64)
+    sizes = db.story_sizes(story_ids)
+    by_row = {key: line for key, line in zip(new_keys.tolist(), neighbours.tolist())}
+    lists = [[row.get(k, -1) for k in by_row[key]] for key, s in zip(keys, stories) if s < 0]
+    articles = db.articles(keys)
+    table = _table(snapshot, keys, [articles[k] for k in keys])
+    labels = extend_stories(table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config)
+    # every group holding a new article, whole: the members of its stored stories and its new articles
+    joined: dict[int, list[int]] = defaultdict(list)
+    taken: dict[int, set[str]] = defaultdict(set)
+    for key, label, story in zip(keys, labels.tolist(), stories.tolist()):
+        if story < 0:
+            joined[label].append(key)
+    for key, label, story in zip(keys, labels.tolist(), stories.tolist()):
+        if story >= 0 and label in joined:
+            taken[label].add(story_ids[story])
+    replaced = set().union(*taken.values()) if taken else set()
+    whole = {label: sorted(set(joined[label]) | set(db.members(taken[label]))) for label in joined}
+    return _describe(snapshot, whole, config), replaced
 
 
 def assign_ids(
