@@ -272,18 +272,24 @@ class StorySimilarity:
     little it tells.
     """
 
-    def __init__(self, config: StoryConfig, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> None:
+    def __init__(
+        self, config: StoryConfig, texts: Sequence[str], languages: Sequence[str | None] | None = None,
+        words: sp.csr_matrix | None = None,
+    ) -> None:
+        """``words``, when given, are the texts' word/bigram TF-IDF rows already weighed (an index keeps
+        each article's hashed term counts and the corpus's document frequencies: an append into a big
+        index weighs those instead of fitting on its neighbourhood)."""
         self.scripts = np.array([script_of(text) for text in texts])
         self.languages = np.array([code or "" for code in languages or [""] * len(texts)])
 
-        def words(group: list[str]) -> sp.csr_matrix:
+        def fit_words(group: list[str]) -> sp.csr_matrix:
             enough = len(group) >= 2 * config.min_df
             return _tfidf(
                 group, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, config.ngram_max),
                 min_df=config.min_df if enough else 1, max_df=config.max_df if len(group) >= 10 else 1.0,
             )
 
-        self.words = _per_group(texts, self.languages, words)
+        self.words = _per_group(texts, self.languages, fit_words) if words is None else words.tocsr()
         self.names = _per_group(texts, self.languages, lambda group: _tfidf(group, analyzer=_names))
 
     def lexical(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

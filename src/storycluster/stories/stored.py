@@ -14,6 +14,7 @@ from ..errors import StoryclusterError
 from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
+from ..text.lexical import unpack
 from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories, full_text
 from .labels import headline
 from .online import extend_stories
@@ -33,6 +34,8 @@ class StoryGroup:
 NEIGHBOURS = 10  # an append touches the stories holding one of each new article's 10 nearest
 FULL_RECLUSTER_SHARE = 0.5  # new articles this share of the index or more: re-cluster everything
 RECLUSTER_UP_TO = 5_000  # touched stories this big or smaller (with the new articles): re-cluster them
+DESCRIBE_MEMBERS = 10  # past that, a story a new article joined is labelled from this many of its articles
+DESCRIBE_CHARS = 1_000  # and from their first characters
 
 
 def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
@@ -62,13 +65,20 @@ def _groups(
     return groups
 
 
-def _describe(snapshot: IndexSnapshot, whole: dict[int, list[int]], config: StoryConfig) -> list[StoryGroup]:
-    """Headline and keywords of each of the groups of article keys in ``whole``."""
-    keys = [k for members in whole.values() for k in members]
-    labels = np.repeat(np.arange(len(whole)), [len(members) for members in whole.values()])
+def _describe(snapshot: IndexSnapshot, whole: dict[int, list[int]]) -> list[StoryGroup]:
+    """Each of the groups of article keys in ``whole``, with a headline and keywords drawn from at most
+    ``DESCRIBE_MEMBERS`` of its articles (the new ones first) and their first ``DESCRIBE_CHARS`` characters:
+    an append into a big index must not read whole big stories to label them."""
+    shown = {label: members[:DESCRIBE_MEMBERS] for label, members in whole.items()}
+    keys = [k for members in shown.values() for k in members]
+    labels = np.repeat(np.arange(len(shown)), [len(members) for members in shown.values()])
     articles = snapshot.db.articles(keys)
-    texts = [full_text(articles[k].text, articles[k].title) for k in keys]
-    return _groups(keys, articles, texts, snapshot.articles.vectors(keys), labels)
+    texts = [full_text(articles[k].text, articles[k].title)[:DESCRIBE_CHARS] for k in keys]
+    label_of = {k: label for label, members in shown.items() for k in members}
+    return [
+        StoryGroup(sorted(whole[label_of[group.members[0]]]), group.headline, group.keywords)
+        for group in _groups(keys, articles, texts, snapshot.articles.vectors(keys), labels)
+    ]
 
 
 def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) -> ArticleTable:
@@ -139,7 +149,8 @@ def _extend(
     lists = [[row.get(k, -1) for k in by_row[key]] for key, s in zip(keys, stories) if s < 0]
     articles = db.articles(keys)
     table = _table(snapshot, keys, [articles[k] for k in keys])
-    labels = extend_stories(table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config)
+    words = snapshot.term_weights.weigh(unpack(db.terms(keys)))
+    labels = extend_stories(table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config, words)
     # every group holding a new article, whole: the members of its stored stories and its new articles
     joined: dict[int, list[int]] = defaultdict(list)
     taken: dict[int, set[str]] = defaultdict(set)
@@ -150,8 +161,8 @@ def _extend(
         if story >= 0 and label in joined:
             taken[label].add(story_ids[story])
     replaced = set().union(*taken.values()) if taken else set()
-    whole = {label: sorted(set(joined[label]) | set(db.members(taken[label]))) for label in joined}
-    return _describe(snapshot, whole, config), replaced
+    whole = {label: list(dict.fromkeys(joined[label] + db.members(taken[label]))) for label in joined}  # new first
+    return _describe(snapshot, whole), replaced
 
 
 def assign_ids(
