@@ -9,18 +9,21 @@ engine uses for texts embedded elsewhere: everything after embedding (rows, para
 copies, stories kept current, the publish) is the product's write path. The real vectors of the originals
 are embedded once and cached in ``/tmp/appends-cache``, and so are the built indexes.
 
-An index is built by main's code (``/work/main/src``, format 1: every generation a full copy) in one
-commit, then for this branch the same directory is converted to format 2 once (not timed). Each
-measurement runs in a fresh process on a copy of the index: the seconds of one ``add`` of 1,000 new
-articles (embedding excluded, stories kept current), that process's peak RSS, the index's disk size per
-article (the current generation's files, and in brackets the whole directory after the append: format 1
-keeps the previous generation's full copy for readers), and the p50/p95 of ``similar_to`` (by id) and of
-a search of the article vectors by a vector.
+Up to 100,000 articles, an index is built by main's code (``--main``, format 1: every generation a full
+copy) in one commit (stories clustered), then for this code the same directory is converted to format 2
+once (not timed), and both codes are measured. Past 100,000 (the million), only this code runs: main's
+format would copy gigabytes per append, and the base is built in commits of 100,000 with its stories
+*given* (copy c of an ecbplus story is one story; re-clustering a million articles is what
+``bench/scale_stories.py`` measures) and each copy cut to its first 8 lines of text, so that a million
+articles make about five million paragraphs. Each measurement runs in a fresh process on a copy of the
+index: the seconds of one ``add`` of 1,000 new articles (embedding excluded, stories kept current, and
+how: re-clustering the touched stories or extending the stored ones), that process's peak RSS, the
+index's disk size per article (the current generation's files, and in brackets the whole directory
+after the append: format 1 keeps the previous generation's full copy for readers), and the p50/p95 of
+``similar_to`` (by id) and of a search of the article vectors by a vector.
 
-    .venv/bin/python bench/scale_appends.py [--sizes 10000] [--main /work/main/src]
+    .venv/bin/python bench/scale_appends.py [--sizes 10000 100000 1000000] [--main /path/to/main/src]
 
-Sizes past 10,000 need a base index built another way: main's one-commit build re-clusters everything,
-and at 100,000 articles it passed 20 GB of RSS on this 24 GB machine and was stopped (2026-11-29).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from common import ROOT, load_jsonl, peak_rss_mb, percentile, require_data
 CACHE = Path("/tmp/appends-cache")
 NOISE = 0.05  # per dimension: cosine to the original about 0.7 (bench/scale.py)
 APPEND = 1_000
+GIVEN_PAST = 100_000  # bigger base indexes: stories given, commits of this size, texts cut to LINES lines
+LINES = 8
 QUERIES = 100
 _MARK = re.compile(r"Zq\d+\b")
 _NAME_OR_NUMBER = re.compile(r"\b([A-Z]\w*|\d+)\b")
@@ -56,23 +61,28 @@ def originals() -> list[dict]:
     return load_jsonl(require_data("ecbplus.jsonl"))
 
 
-def copy_of(row: dict, copy: int):
-    """Article ``copy`` of an original: names and numbers marked with the copy number, dated ``copy`` days on."""
+def copy_of(row: dict, copy: int, lines: int | None = None):
+    """Article ``copy`` of an original: names and numbers marked with the copy number, dated ``copy`` days on
+    (only its first ``lines`` lines of text when given)."""
     from storycluster import Article
 
     def mark(text):
         return _NAME_OR_NUMBER.sub(lambda m: f"{m.group(1)}Zq{copy}", text) if copy else text
 
+    text = row["text"] if lines is None else "\n\n".join(row["text"].split("\n\n")[:lines])
     return Article(
-        id=f"{row['id']}~{copy}", text=mark(row["text"]), title=mark(row["title"]) if row.get("title") else None,
+        id=f"{row['id']}~{copy}", text=mark(text), title=mark(row["title"]) if row.get("title") else None,
         source=row.get("source") or f"outlet-{zlib.crc32(row['id'].encode()) % 50}",
         published=(START + timedelta(days=copy % 3650, hours=copy // 3650)).isoformat(),
     )
 
 
-def articles(start: int, count: int, rows: list[dict]) -> list:
-    """Articles ``start`` to ``start + count`` of the endless sequence of copies."""
-    return [copy_of(rows[n % len(rows)], n // len(rows)) for n in range(start, start + count)]
+def articles(start: int, count: int, rows: list[dict], size: int = 0) -> list:
+    """Articles ``start`` to ``start + count`` of the endless sequence of copies (for an index of ``size``
+    articles past ``GIVEN_PAST``: only their first ``LINES`` lines, so a million articles make about five
+    million paragraphs)."""
+    lines = LINES if size > GIVEN_PAST else None
+    return [copy_of(rows[n % len(rows)], n // len(rows), lines) for n in range(start, start + count)]
 
 
 def real_vectors(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -126,8 +136,33 @@ def child_build(index: Path, size: int) -> None:
     from storycluster import StoryIndex
 
     rows = originals()
+    if size > GIVEN_PAST:
+        _give_stories()
     with StoryIndex.open(index, create=True) as story_index:
-        story_index.add(articles(0, size, rows), encode=encoder(real_vectors(rows)), commit_every=size)
+        story_index.add(
+            articles(0, size, rows, size), encode=encoder(real_vectors(rows)),
+            commit_every=min(size, GIVEN_PAST),
+        )
+
+
+def _give_stories() -> None:
+    """Past ``GIVEN_PAST`` articles the base index's stories are given, not clustered (re-clustering a million
+    articles is what ``bench/scale_stories.py`` measures): copy c of an ecbplus story's articles is one story,
+    as the marked names say. Only the base's build is changed; the append measured is the product's."""
+    from storycluster.stories import stored
+
+    def given(snapshot, db, new_keys=None):
+        ids = db.ids(np.asarray(new_keys).tolist())
+        story = {row["id"]: row["story"] for row in originals()}
+        groups: dict[str, list[int]] = {}
+        for key, article_id in ids.items():
+            original, copy = article_id.rsplit("~", 1)
+            groups.setdefault(f"{story[original]}~{copy}", []).append(key)
+        db.replace_stories(  # a copy cut by a commit: its story is stored again whole
+            [(f"g{name}", None, (), members) for name, members in groups.items()], [f"g{name}" for name in groups]
+        )
+
+    stored.update_stories = given
 
 
 def child_append(index: Path, size: int) -> dict:
@@ -136,7 +171,7 @@ def child_append(index: Path, size: int) -> dict:
 
     rows = originals()
     encode = encoder(real_vectors(rows))
-    batch = articles(size, APPEND, rows)
+    batch = articles(size, APPEND, rows, size)
     spent = {"story_seconds": 0.0, "reclustered": 0}
     update, cluster = stored.update_stories, stored.cluster_snapshot
 
@@ -238,6 +273,37 @@ def run(code: Path, role: str, index: Path, size: int) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
+def _built(code: Path, name: str, size: int) -> Path:
+    """The base index of ``size`` articles built by ``code`` (once; cached)."""
+    built = CACHE / f"{name}-{size}"
+    if not (CACHE / f"{name}-{size}.built").is_file():
+        started = time.perf_counter()
+        shutil.rmtree(built, ignore_errors=True)
+        run(code, "build", built, size)
+        (CACHE / f"{name}-{size}.built").write_text(f"{time.perf_counter() - started:.0f} s\n")
+        print(f"(built {size:,} articles with {name}'s code in {time.perf_counter() - started:.0f} s)", flush=True)
+    return built
+
+
+def _measure(code: Path, name: str, source: Path, size: int) -> dict:
+    """Queries, then one append, on a copy of ``source``; prints the table row."""
+    work = CACHE / f"work-{name}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(source, work)
+    query = run(code, "query", work, size)
+    append = run(code, "append", work, size)
+    print(
+        f"| {size:,} | {name} | {append['seconds']:.2f} | {append['story_seconds']:.2f} ({_story_work(append)}) "
+        f"| {append['peak_rss_mb']:.0f} "
+        f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} ({append['directory_bytes'] / 2**20 / (size + APPEND) * 1000:.1f}) "
+        f"| {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
+        f"| {query['by_vector_p50']:.2f} / {query['by_vector_p95']:.2f} | {query['reader_peak_rss_mb']:.0f} |",
+        flush=True,
+    )
+    shutil.rmtree(work)
+    return append
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
@@ -261,13 +327,10 @@ def main() -> None:
           "| reader peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        built = CACHE / f"main-{size}"
-        if not (CACHE / f"main-{size}.built").is_file():
-            started = time.perf_counter()
-            shutil.rmtree(built, ignore_errors=True)
-            run(args.main, "build", built, size)
-            (CACHE / f"main-{size}.built").write_text(f"{time.perf_counter() - started:.0f} s\n")
-            print(f"(built {size:,} articles with main's code in {time.perf_counter() - started:.0f} s)", flush=True)
+        if size > GIVEN_PAST:
+            _measure(branch, "branch", _built(branch, "branch", size), size)
+            continue
+        built = _built(args.main, "main", size)
         converted = CACHE / f"branch-{size}"
         if not (CACHE / f"branch-{size}.built").is_file():
             shutil.rmtree(converted, ignore_errors=True)
@@ -276,20 +339,7 @@ def main() -> None:
             (CACHE / f"branch-{size}.built").write_text("converted\n")
         results = {}
         for name, code, source in (("main", args.main, built), ("branch", branch, converted)):
-            work = CACHE / f"work-{name}"
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.copytree(source, work)
-            query = run(code, "query", work, size)
-            append = run(code, "append", work, size)
-            results[name] = append
-            print(
-                f"| {size:,} | {name} | {append['seconds']:.2f} | {append['story_seconds']:.2f} ({_story_work(append)}) "
-                f"| {append['peak_rss_mb']:.0f} "
-                f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} ({append['directory_bytes'] / 2**20 / (size + APPEND) * 1000:.1f}) | {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
-                f"| {query['by_vector_p50']:.2f} / {query['by_vector_p95']:.2f} | {query['reader_peak_rss_mb']:.0f} |",
-                flush=True,
-            )
-            shutil.rmtree(work)
+            results[name] = _measure(code, name, source, size)
         rest = {name: r["seconds"] - r["story_seconds"] for name, r in results.items()}
         print(f"(at {size:,}: branch append {results['main']['seconds'] / results['branch']['seconds']:.1f}x faster "
               f"than main's, {rest['main'] / rest['branch']:.1f}x without the story update ({rest['main']:.1f} s against "
