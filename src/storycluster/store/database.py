@@ -388,6 +388,16 @@ class Database:
             found.setdefault(int(row["article"]), []).append(StoredParagraph(*row))
         return found
 
+    def paragraph_keys_of(self, article_keys: Iterable[int]) -> dict[int, list[int]]:
+        """The keys of each article's paragraphs, in order (without reading their texts)."""
+        found: dict[int, list[int]] = {}
+        rows = self._select_in(
+            "SELECT key, article FROM paragraphs WHERE article IN ({marks}) ORDER BY article, position", article_keys
+        )
+        for key, article in rows:
+            found.setdefault(int(article), []).append(int(key))
+        return found
+
     def paragraphs(self, keys: Iterable[int]) -> dict[int, StoredParagraph]:
         """Paragraphs by row key."""
         found: dict[int, StoredParagraph] = {}

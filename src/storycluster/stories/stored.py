@@ -35,7 +35,7 @@ NEIGHBOURS = 10  # an append touches the stories holding one of each new article
 FULL_RECLUSTER_SHARE = 0.5  # new articles this share of the index or more: re-cluster everything
 RECLUSTER_UP_TO = 5_000  # touched stories this big or smaller (with the new articles): re-cluster them
 DESCRIBE_MEMBERS = 10  # past that, a story a new article joined is labelled from this many of its articles
-DESCRIBE_CHARS = 1_000  # and from their first characters
+DESCRIBE_CHARS = 600  # and from their first characters
 
 
 def cluster_snapshot(snapshot: IndexSnapshot, keys: np.ndarray | None = None) -> list[StoryGroup]:
@@ -84,14 +84,14 @@ def _describe(snapshot: IndexSnapshot, whole: dict[int, list[int]]) -> list[Stor
 def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) -> ArticleTable:
     """The clustering's view of ``articles``: vectors read in bulk, the headline's vector first of each
     article's paragraph vectors (matching headlines count)."""
-    paragraphs = snapshot.db.paragraphs_of(keys)
+    paragraphs = snapshot.db.paragraph_keys_of(keys)
     titled = np.array([bool(a.title) for a in articles])
     counts = np.array([len(paragraphs.get(k, ())) for k in keys])
     offsets = np.r_[0, np.cumsum(titled + counts)]
     rows = np.empty((offsets[-1], snapshot.articles.dimension), dtype=np.float32)
     rows[offsets[:-1][titled]] = snapshot.titles.vectors(k for k, t in zip(keys, titled) if t)
     starts = np.repeat(offsets[:-1] + titled - np.r_[0, np.cumsum(counts)[:-1]], counts)
-    rows[starts + np.arange(counts.sum())] = snapshot.paragraphs.vectors(p.key for k in keys for p in paragraphs.get(k, ()))
+    rows[starts + np.arange(counts.sum())] = snapshot.paragraphs.vectors(p for k in keys for p in paragraphs.get(k, ()))
     days = [datetime.fromisoformat(a.published).timestamp() / 86400 if a.published else np.nan for a in articles]
     return ArticleTable(
         [a.text for a in articles], [a.title for a in articles], snapshot.articles.vectors(keys), rows, offsets,
