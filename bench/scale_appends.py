@@ -316,7 +316,10 @@ def _measure(code: Path, name: str, source: Path, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
-    parser.add_argument("--main", type=Path, default=Path("/work/main/src"), help="main's src directory")
+    parser.add_argument("--main", type=Path, default=Path("/work/main/src"),
+                        help="the baseline's src directory: format 1, e.g. a worktree of commit c362b77")
+    parser.add_argument("--no-main", action="store_true", help="measure this code only (its base still comes "
+                        "from the baseline's build up to 100,000 articles)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -346,6 +349,9 @@ def main() -> None:
             shutil.copytree(built, converted)
             run(branch, "convert", converted, size)
             (CACHE / f"branch-{size}.built").write_text("converted\n")
+        if args.no_main:
+            _measure(branch, "branch", converted, size)
+            continue
         results = {}
         for name, code, source in (("main", args.main, built), ("branch", branch, converted)):
             results[name] = _measure(code, name, source, size)
