@@ -33,7 +33,7 @@ class StoryGroup:
 
 NEIGHBOURS = 10  # an append touches the stories holding one of each new article's 10 nearest
 FULL_RECLUSTER_SHARE = 0.5  # new articles this share of the index or more: re-cluster everything
-RECLUSTER_UP_TO = 5_000  # touched stories this big or smaller (with the new articles): re-cluster them
+RECLUSTER_UP_TO = 10_000  # touched stories this big or smaller (with the new articles): re-cluster them
 DESCRIBE_MEMBERS = 10  # past that, a story a new article joined is labelled from this many of its articles
 DESCRIBE_CHARS = 600  # and from their first characters
 
