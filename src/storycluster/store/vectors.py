@@ -22,7 +22,7 @@ import numpy as np
 EXACT_UP_TO = 50_000
 NPROBE = 48
 BATCH_QUERIES = 16  # fewer queries than this run on one thread
-_TRAIN_SAMPLE = 50_000
+TRAIN_SAMPLE = 50_000
 
 Filler = Callable[[faiss.IndexIVFFlat, np.ndarray, np.ndarray], None]
 """Adds ``(keys, vectors)`` to a trained, empty inverted file without a direct map (see :func:`fill_in_place`)."""
@@ -93,6 +93,18 @@ class VectorSet:
         keys = np.fromiter(keys, dtype=np.int64)
         if len(keys):  # an inverted file's hash-table direct map only removes by IDSelectorArray
             self.index.remove_ids(faiss.IDSelectorBatch(keys) if self.exact else faiss.IDSelectorArray(keys))
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each of ``keys`` has a vector in the set (an article without headline has no title vector)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if self.exact:
+            return np.isin(keys, self.keys())
+        held = np.zeros(len(keys), dtype=bool)
+        for at, key in enumerate(keys.tolist()):
+            with contextlib.suppress(RuntimeError):  # an inverted file's direct map raises for a key it lacks
+                self.index.reconstruct(key)
+                held[at] = True
+        return held
 
     def keys(self) -> np.ndarray:
         """All stored keys (in storage order for an exact set, by list for an inverted file)."""
@@ -187,7 +199,7 @@ def _inverted_file(keys: np.ndarray, vectors: np.ndarray, fill: Filler) -> faiss
     dimension = vectors.shape[1]
     lists = int(4 * math.sqrt(len(vectors)))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), _TRAIN_SAMPLE), replace=False)
+    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), TRAIN_SAMPLE), replace=False)
     index.train(vectors[sample])
     fill(index, keys, vectors)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
