@@ -28,6 +28,7 @@ _MAGIC = b"SCSQ8RR1"
 _TRAILER = struct.Struct("<QQ8s")  # offset of the keys, number of vectors, magic
 _ALIGN = 64
 _WINDOW = 4096  # rows: requested rows closer together than this are read as one span when dense enough
+_ONE_BY_ONE = 256  # rows requested at most this many are read one by one
 _WRITE_ROWS = 65_536  # rows read and written at a time when writing a segment
 
 
@@ -136,25 +137,25 @@ class CompressedVectors(VectorSet):
         return top_scores, np.where(np.isfinite(top_scores), top_keys, -1)
 
     def _rows(self, positions: np.ndarray) -> np.ndarray:
-        """The float32 rows at ``positions``, read with ``pread``: dense runs as one span, scattered rows alone."""
+        """The float32 rows at ``positions``, read with ``pread``: a few one by one, many by dense spans."""
+        if len(positions) <= _ONE_BY_ONE:
+            return self._read(positions.tolist(), 1)
         out = np.empty((len(positions), self.dimension), dtype=np.float32)
         order = np.argsort(positions, kind="stable")
         ordered = positions[order]
-        groups = np.split(np.arange(len(ordered)), np.flatnonzero(np.diff(ordered // _WINDOW)) + 1)
-        for group in groups:
-            if not len(group):
-                continue
+        for group in np.split(np.arange(len(ordered)), np.flatnonzero(np.diff(ordered // _WINDOW)) + 1):
             first, last = int(ordered[group[0]]), int(ordered[group[-1]])
             if last - first + 1 <= 8 * len(group):
-                out[order[group]] = self._read(first, last - first + 1)[ordered[group] - first]
+                out[order[group]] = self._read([first], last - first + 1)[ordered[group] - first]
             else:
-                for at in group:
-                    out[order[at]] = self._read(int(ordered[at]), 1)[0]
+                out[order[group]] = self._read(ordered[group].tolist(), 1)
         return out
 
-    def _read(self, first: int, count: int) -> np.ndarray:
-        size = 4 * self.dimension
-        data = os.pread(self._file.fileno(), count * size, self._rows_at + first * size)
-        if len(data) != count * size:
+    def _read(self, firsts: list[int], count: int) -> np.ndarray:
+        """``count`` rows from each of ``firsts``, one after the other."""
+        dimension = int(self.index.d)
+        size, descriptor, at = count * 4 * dimension, self._file.fileno(), self._rows_at
+        data = b"".join([os.pread(descriptor, size, at + first * 4 * dimension) for first in firsts])
+        if len(data) != size * len(firsts):
             raise OSError(f"{self._file.name}: short read of its vectors")
-        return np.frombuffer(data, dtype=np.float32).reshape(count, self.dimension)
+        return np.frombuffer(data, dtype=np.float32).reshape(-1, dimension)
