@@ -8,8 +8,13 @@ file). Then a *fresh reader process* opens the segments as a snapshot does and a
 time (as ``StoryIndex.similar`` searches):
 
 - by vector: a paragraph-set search for a query vector (a ``similar`` by text minus the embedding);
-- by id: the stored vectors of one article's 5 paragraphs (exact, from the rows on disk), then a search
-  with them excluding themselves (what ``similar_to(level="paragraph")`` does in the store).
+- by id, paragraph level: the stored vectors of one article's 5 paragraphs (exact, from the rows on
+  disk), then a search with them excluding themselves (what ``similar_to(level="paragraph")`` does in
+  the store);
+- by id, article level (with ``--articles``, an article set grown the same way): the article's stored
+  vector and its 5 paragraph vectors, a search of the article set for ``RERANK_CANDIDATES`` candidates
+  excluding itself, and the paragraph vectors of the best 10 as evidence (what ``similar_to`` does in the
+  store; its SQLite reads and TF-IDF re-ranking are not counted).
 
 Recall@10 is against exact inner-product search over the same vectors (computed while building). Reader
 memory is the peak RSS (VmHWM) of that process. Disk is the size of the segment files per vector, and per
@@ -40,7 +45,7 @@ from common import load_jsonl, percentile, require_data
 
 from storycluster.store import segments
 from storycluster.store.compressed import RERANK
-from storycluster.store.segments import Segment, SegmentedVectors
+from storycluster.store.segments import SegmentedVectors
 from storycluster.store.vectors import NPROBE
 
 NOISE = 0.02  # per dimension, on top of the two-vector mix
@@ -113,18 +118,30 @@ def build(base: np.ndarray, n: int, append: int, queries: np.ndarray, directory:
     return built
 
 
+def cached(base: np.ndarray, n: int, append: int, queries: np.ndarray, directory: Path) -> dict:
+    """What :func:`build` recorded in ``directory``, building it first if it is not there."""
+    if (directory / "built.json").is_file():
+        return json.loads((directory / "built.json").read_text())
+    return build(base, n, append, queries, directory)
+
+
 READER = r"""
 import json, sys, time
 from pathlib import Path
 import numpy as np
-from storycluster.store.segments import Segment, SegmentedVectors
+from storycluster.index.story_index import RERANK_CANDIDATES
+from storycluster.store.segments import SegmentedVectors
 directory, queries_path, count, per_article = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-built = json.loads((directory / "built.json").read_text())
 def rss(field):
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(status[field].split()[0]) / 1024
+def open_set(directory):
+    built = json.loads((directory / "built.json").read_text())
+    segments = [Segment(**s) for s in built["segments"]]
+    return SegmentedVectors.open(directory, built["dimension"], segments, np.zeros(0, np.int64))
 started = time.perf_counter()
-vectors = SegmentedVectors.open(directory, built["dimension"], [Segment(**s) for s in built["segments"]], np.zeros(0, np.int64))
+vectors = open_set(directory)
+articles = open_set(Path(sys.argv[5])) if len(sys.argv) > 5 else None
 opened, open_rss = time.perf_counter() - started, rss("VmRSS")
 queries = np.load(queries_path)
 found, by_vector, by_id = [], [], []
@@ -138,7 +155,16 @@ for first in np.random.default_rng(1).integers(1, count - per_article, len(queri
     own = np.arange(first, first + per_article)
     vectors.search(vectors.vectors(own), 10, deny=own)
     by_id.append((time.perf_counter() - started) * 1000)
-print(json.dumps({"found": found, "by_vector": by_vector, "by_id": by_id, "open_seconds": opened,
+by_article = []
+for key in np.random.default_rng(2).integers(1, len(articles), len(queries)) if articles is not None else []:
+    started = time.perf_counter()
+    own = np.arange(key * per_article, key * per_article + per_article) % count + 1
+    query, paragraphs = articles.vectors([key])[0], vectors.vectors(own)
+    _, keys = articles.search(query, RERANK_CANDIDATES, deny=np.array([key]))
+    for match in keys[0][:10]:
+        (vectors.vectors(np.arange(match * per_article, match * per_article + per_article) % count + 1) @ paragraphs.T).max()
+    by_article.append((time.perf_counter() - started) * 1000)
+print(json.dumps({"found": found, "by_vector": by_vector, "by_id": by_id, "by_article": by_article, "open_seconds": opened,
                   "open_rss_mb": open_rss, "peak_rss_mb": rss("VmHWM")}))
 """
 
@@ -147,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paragraphs", type=int, default=1_000_000)
     parser.add_argument("--append", type=int, default=1_000_000, help="vectors a generation (a segment each)")
+    parser.add_argument("--articles", type=int, default=0, help="also an article vector set of this size")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--base", type=int, default=5_000, help="real paragraph vectors to mix from")
     parser.add_argument("--cache", type=Path, required=True, help="where built sets are kept between runs")
@@ -157,14 +184,14 @@ def main() -> None:
     directory = args.cache / f"paragraphs-{args.paragraphs}-{args.append}-{segments.COMPRESSED_FROM}"
     np.save(args.cache / "queries.npy", queries)
     load = os.getloadavg()[0]
-    if (directory / "built.json").is_file():
-        built = json.loads((directory / "built.json").read_text())
-    else:
-        built = build(base, args.paragraphs, args.append, queries, directory)
-    result = json.loads(subprocess.run(
-        [sys.executable, "-c", READER, str(directory), str(args.cache / "queries.npy"), str(args.paragraphs),
-         str(PARAGRAPHS_PER_ARTICLE)], check=True, capture_output=True, text=True,
-    ).stdout)
+    built = cached(base, args.paragraphs, args.append, queries, directory)
+    reader = [sys.executable, "-c", READER, str(directory), str(args.cache / "queries.npy"), str(args.paragraphs),
+              str(PARAGRAPHS_PER_ARTICLE)]
+    if args.articles:
+        articles = args.cache / f"articles-{args.articles}-{args.append}-{segments.COMPRESSED_FROM}"
+        cached(base, args.articles, args.append, queries, articles)
+        reader.append(str(articles))
+    result = json.loads(subprocess.run(reader, check=True, capture_output=True, text=True).stdout)
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(result["found"], built["truth"])])
     disk = sum(s["size"] for s in built["segments"]) / args.paragraphs
     kinds = ", ".join(f"{s['count']:,}" for s in built["segments"])
@@ -175,6 +202,9 @@ def main() -> None:
     print("| paragraphs | by vector p50 / p95 ms | by id (5 paragraphs) p50 / p95 ms | recall@10 vs exact "
           "| reader open s | reader RSS after open / peak MB | disk bytes/vector | vector disk bytes/article (7 vectors) |")
     print("|---|---|---|---|---|---|---|---|")
+    if args.articles:
+        print(f"by id at article level ({args.articles:,} article vectors): p50 / p95 "
+              f"{percentile(result['by_article'], 50):.2f} / {percentile(result['by_article'], 95):.2f} ms")
     print(f"| {args.paragraphs:,} | {percentile(result['by_vector'], 50):.2f} / {percentile(result['by_vector'], 95):.2f} "
           f"| {percentile(result['by_id'], 50):.2f} / {percentile(result['by_id'], 95):.2f} | {recall:.3f} "
           f"| {result['open_seconds']:.1f} | {result['open_rss_mb']:.0f} / {result['peak_rss_mb']:.0f} | {disk:.0f} "

@@ -80,7 +80,7 @@ def test_compressed_segments_answer_like_exact_search_through_removals_merges_an
         assert len(vectors) == len(live) and np.array_equal(np.sort(vectors.keys()), live)
         sample = live[::37]
         assert np.array_equal(vectors.vectors(sample), everything[sample - 1])  # exact stored vectors
-        expected_scores, expected = exact_search(everything[live - 1], live, queries, 10)
+        _, expected = exact_search(everything[live - 1], live, queries, 10)
         scores, found = vectors.search(queries, 10)
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(), expected.tolist())])
         assert recall >= 0.98, recall

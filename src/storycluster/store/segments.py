@@ -23,8 +23,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .manifest import file_checksum
 from .compressed import CompressedVectors, compressed_index, load_segment
+from .manifest import file_checksum
 from .vectors import EXACT_UP_TO, TRAIN_SAMPLE, Filler, VectorSet, fill_in_place
 
 FANOUT = 8
