@@ -113,7 +113,13 @@ class CompressedVectors(VectorSet):
         return self._rows(np.searchsorted(self._keys, keys))
 
     def search(
-        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allow: np.ndarray | None = None,
+        deny: np.ndarray | None = None,
+        coarse: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` keys and exact scores: the ``RERANK`` best by code, re-scored against the stored rows.
 
@@ -124,7 +130,7 @@ class CompressedVectors(VectorSet):
             allow = np.asarray(allow, dtype=np.int64)
             return super().search(queries, k, allow=allow[self.contains(allow)], deny=deny)
         k = max(1, min(k, len(self)))
-        _, candidates = super().search(queries, max(k, RERANK), deny=deny)
+        _, candidates = super().search(queries, max(k, RERANK), deny=deny, coarse=coarse)
         found = candidates >= 0
         held = np.unique(candidates[found])
         rows = self._rows(np.searchsorted(self._keys, held))

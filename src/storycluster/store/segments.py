@@ -70,6 +70,7 @@ class SegmentedVectors:
         self.pending = VectorSet.empty(dimension)  # vectors added by this writer (the next segment)
         self.fill: Filler = fill_in_place
         self._cached: list[tuple[int, int, VectorSet, np.ndarray]] | None = None  # what _parts() found
+        self._shared: list[list[VectorSet]] | None = None  # what _sharing_lists() found (segments never change)
 
     @classmethod
     def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray) -> SegmentedVectors:
@@ -103,6 +104,22 @@ class SegmentedVectors:
             parts.append((int(held.min()), int(held.max()), self.pending, np.zeros(0, np.int64)))
         return parts
 
+    def _sharing_lists(self) -> list[list[VectorSet]]:
+        """The inverted-file segments in groups of two or more on the same coarse lists."""
+        if self._shared is None:
+            groups: list[tuple[np.ndarray, list[VectorSet]]] = []
+            for _, vectors in self.segments:
+                if vectors.exact:
+                    continue
+                centroids = vectors.index.quantizer.reconstruct_n(0, vectors.index.nlist)
+                same = next((group for centroid, group in groups if np.array_equal(centroid, centroids)), None)
+                if same is None:
+                    groups.append((centroids, [vectors]))
+                else:
+                    same.append(vectors)
+            self._shared = [group for _, group in groups if len(group) > 1]
+        return self._shared
+
     def keys(self) -> np.ndarray:
         """All stored keys, segment by segment."""
         found = [_live(vectors, dead) for _, _, vectors, dead in self._parts()]
@@ -128,7 +145,10 @@ class SegmentedVectors:
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        scores, keys = [], []
+        scores, keys, coarse = [], [], {}
+        for shared in self._sharing_lists() if allow is None else []:  # one coarse search for them all
+            assigned = shared[0].assign(queries)
+            coarse.update((id(vectors), assigned) for vectors in shared)
         for first, last, vectors, dead in self._parts():
             denied = dead if deny is None else np.concatenate([dead, np.asarray(deny, dtype=np.int64)])
             held = None
@@ -137,7 +157,9 @@ class SegmentedVectors:
                 held = np.setdiff1d(held[(held >= first) & (held <= last)], dead)
                 if not len(held):
                     continue
-            found_scores, found_keys = vectors.search(queries, k, allow=held, deny=denied if len(denied) else None)
+            found_scores, found_keys = vectors.search(
+                queries, k, allow=held, deny=denied if len(denied) else None, coarse=coarse.get(id(vectors))
+            )
             scores.append(found_scores)
             keys.append(found_keys)
         if not scores:

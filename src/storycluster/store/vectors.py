@@ -135,11 +135,13 @@ class VectorSet:
         *,
         allow: np.ndarray | None = None,
         deny: np.ndarray | None = None,
+        coarse: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` keys and scores for each query row, keys ``-1`` where fewer than ``k`` qualify.
 
         ``allow`` restricts the search to those keys; ``deny`` excludes keys. The filter runs inside
-        FAISS, so a filtered query returns a full result set.
+        FAISS, so a filtered query returns a full result set. ``coarse`` is what :meth:`assign` gave for
+        these queries on an inverted file with the same lists (segments sharing a quantizer search it once).
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, len(self)))
@@ -164,7 +166,14 @@ class VectorSet:
             if selector is not None:
                 params.sel = selector
         with _single_threaded(len(queries) < BATCH_QUERIES):
+            if coarse is not None and not self.exact:
+                return _search_preassigned(self.index, queries, k, coarse, params)
             return self.index.search(queries, k, params=params)
+
+    def assign(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores and numbers of the ``NPROBE`` lists an inverted file probes for each query."""
+        with _single_threaded(len(queries) < BATCH_QUERIES):
+            return self.index.quantizer.search(queries, min(NPROBE, self.index.nlist))
 
 
 @contextlib.contextmanager
@@ -180,6 +189,21 @@ def _single_threaded(enabled: bool) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def _search_preassigned(
+    index: faiss.IndexIVF, queries: np.ndarray, k: int, coarse: tuple[np.ndarray, np.ndarray], params
+) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search`` probing the lists ``coarse`` gives (FAISS's Python wrapper of it takes no parameters)."""
+    scores, lists = (np.ascontiguousarray(a) for a in coarse)
+    params.nprobe = lists.shape[1]
+    distances = np.empty((len(queries), k), dtype=np.float32)
+    labels = np.empty((len(queries), k), dtype=np.int64)
+    index.search_preassigned_c(
+        len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists), faiss.swig_ptr(scores),
+        faiss.swig_ptr(distances), faiss.swig_ptr(labels), False, params,
+    )
+    return distances, labels
 
 
 def _exhaustive(queries: np.ndarray, keys: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
