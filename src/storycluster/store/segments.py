@@ -10,7 +10,9 @@ Merging keeps the number of segments logarithmic in the set's size: when the las
 a binary counter carries (sizes 1, 1, ... 1 -> 8 -> 8, 8, ... -> 64 ...). Each vector is rewritten about
 ``log_FANOUT(n / append size)`` times over its life, and searches probe a few dozen segments at most.
 Segments of a large set are inverted files sharing one coarse quantizer, so a vector is assigned to its
-list once and a merge copies lists (see :meth:`SegmentedVectors.next_segment`).
+list once, a merge copies lists (see :meth:`SegmentedVectors.next_segment`) and a query searches the
+shared quantizer once. Segments of ``COMPRESSED_FROM`` vectors or more keep 8-bit codes in memory and
+their float32 vectors on disk (:mod:`compressed`).
 """
 
 from __future__ import annotations
@@ -313,7 +315,7 @@ def _same_lists(source: faiss.Index, target: faiss.IndexIVF, *, codes: bool = Tr
     return np.array_equal(source.quantizer.reconstruct_n(0, source.nlist), target.quantizer.reconstruct_n(0, target.nlist))
 
 
-def _copy_lists(source: faiss.IndexIVFFlat, target: faiss.IndexIVFFlat, keep: np.ndarray) -> int:
+def _copy_lists(source: faiss.IndexIVF, target: faiss.IndexIVF, keep: np.ndarray) -> int:
     """Append the entries of ``source``'s lists whose ids are in ``keep`` to the same lists of ``target``."""
     lists, size, copied = source.invlists, source.code_size, 0
     for number in range(source.nlist):

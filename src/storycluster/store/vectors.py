@@ -24,11 +24,12 @@ NPROBE = 48
 BATCH_QUERIES = 16  # fewer queries than this run on one thread
 TRAIN_SAMPLE = 50_000
 
-Filler = Callable[[faiss.IndexIVFFlat, np.ndarray, np.ndarray], None]
-"""Adds ``(keys, vectors)`` to a trained, empty inverted file without a direct map (see :func:`fill_in_place`)."""
+Filler = Callable[[faiss.IndexIVF, np.ndarray, np.ndarray], None]
+"""Adds ``(keys, vectors)`` to a trained, empty inverted file (float32 vectors or 8-bit codes) without a
+direct map (see :func:`fill_in_place`)."""
 
 
-def fill_in_place(index: faiss.IndexIVFFlat, keys: np.ndarray, vectors: np.ndarray) -> None:
+def fill_in_place(index: faiss.IndexIVF, keys: np.ndarray, vectors: np.ndarray) -> None:
     """The default :data:`Filler`: add every vector in this process."""
     index.add_with_ids(vectors, keys)
 
