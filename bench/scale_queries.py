@@ -132,7 +132,9 @@ import numpy as np
 from storycluster.index.story_index import RERANK_CANDIDATES
 from storycluster.store.compressed import RERANK, CompressedVectors
 from storycluster.store.segments import Segment, SegmentedVectors
+from storycluster.store import vectors as vector_sets
 directory, queries_path, count, per_article = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+vector_sets.NPROBE = int(sys.argv[5])
 def rss(field):
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(status[field].split()[0]) / 1024
@@ -142,7 +144,7 @@ def open_set(directory):
     return SegmentedVectors.open(directory, built["dimension"], segments, np.zeros(0, np.int64))
 started = time.perf_counter()
 vectors = open_set(directory)
-articles = open_set(Path(sys.argv[5])) if len(sys.argv) > 5 else None
+articles = open_set(Path(sys.argv[6])) if len(sys.argv) > 6 else None
 opened, open_rss = time.perf_counter() - started, rss("VmRSS")
 queries = np.load(queries_path)
 found, by_vector, by_id = [], [], []
@@ -184,6 +186,7 @@ def main() -> None:
     parser.add_argument("--append", type=int, default=1_000_000, help="vectors a generation (a segment each)")
     parser.add_argument("--articles", type=int, default=0, help="also an article vector set of this size")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--nprobe", type=int, default=NPROBE, help="lists probed a segment (the store's NPROBE)")
     parser.add_argument("--base", type=int, default=5_000, help="real paragraph vectors to mix from")
     parser.add_argument("--cache", type=Path, required=True, help="where built sets are kept between runs")
     args = parser.parse_args()
@@ -195,7 +198,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     built = cached(base, args.paragraphs, args.append, queries, directory)
     reader = [sys.executable, "-c", READER, str(directory), str(args.cache / "queries.npy"), str(args.paragraphs),
-              str(PARAGRAPHS_PER_ARTICLE)]
+              str(PARAGRAPHS_PER_ARTICLE), str(args.nprobe)]
     if args.articles:
         articles = args.cache / f"articles-{args.articles}-{args.append}-{segments.COMPRESSED_FROM}"
         cached(base, args.articles, args.append, queries, articles)
@@ -205,7 +208,7 @@ def main() -> None:
     disk = sum(s["size"] for s in built["segments"]) / args.paragraphs
     kinds = ", ".join(f"{s['count']:,}" for s in built["segments"])
     print(f"{args.paragraphs:,} paragraph vectors from {len(base):,} real ones mixed two at a time, in segments of "
-          f"{kinds} (compressed from {segments.COMPRESSED_FROM:,}); nprobe {NPROBE}, re-rank {RERANK}; "
+          f"{kinds} (compressed from {segments.COMPRESSED_FROM:,}); nprobe {args.nprobe}, re-rank {RERANK}; "
           f"{args.queries} queries one at a time; load average {load:.1f} at start, {os.getloadavg()[0]:.1f} now")
     print(f"build {built['build_seconds']:.0f} s (segments written in {', '.join(f'{s:.0f}' for s in built['append_seconds'])} s)")
     print("| paragraphs | by vector p50 / p95 ms | by id (5 paragraphs) p50 / p95 ms | recall@10 vs exact "
