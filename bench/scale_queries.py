@@ -24,10 +24,10 @@ same way: 7 vectors an article; the SQLite text is not counted).
 Volume: real paragraph vectors of ``neus_val`` and ``ecbplus`` (embedded once with the default embedder),
 mixed two at a time with noise (``normalise(a * x + (1 - a) * y + noise)``), so the set has the clustered
 shape of news vectors rather than copies of a few thousand points; queries are fresh mixes. Built sets
-are cached under ``--cache`` (a 5M set is about 10 GB and took ~15 minutes to build under load).
+are cached under ``--cache`` (5M paragraph vectors are 9.7 GB and took 28 minutes to build under load).
 
-    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache                       # 1M
-    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache --paragraphs 5000000
+    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache                       # 1M paragraphs
+    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache --paragraphs 5000000 --articles 1000000
 """
 
 from __future__ import annotations
