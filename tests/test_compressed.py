@@ -69,6 +69,7 @@ def test_compressed_segments_answer_like_exact_search_through_removals_merges_an
     first, later = segmented.segments[1][1].index, segmented.segments[3][1].index
     assert segments_module._same_lists(first, later)  # the later one on the same lists and code ranges
     assert first.code_size == DIMENSION  # one byte a dimension
+    assert [len(group) for group in segmented._sharing_lists()] == [3]  # one coarse search for the three
 
     removed = np.array([4, 2_000, 2_001, 5_100, 7_999], dtype=np.int64)  # in four segments
     segmented.remove(removed)
@@ -86,6 +87,10 @@ def test_compressed_segments_answer_like_exact_search_through_removals_merges_an
         assert recall >= 0.98, recall
         assert np.allclose(scores, (everything[found - 1] * queries[:, None, :]).sum(axis=2), atol=1e-5)  # exact scores
         assert not set(found.ravel()) & set(removed)
+        denied = np.unique(expected[:, :2])  # each query's two best: the next ones come up
+        _, found = vectors.search(queries, 10, deny=denied)
+        assert not set(found.ravel()) & set(denied) and (found >= 0).all()
+        assert np.mean([len(set(a) & set(b[2:])) / 8 for a, b in zip(found.tolist(), expected.tolist())]) >= 0.98
         allow = np.array([4, 10, 2_500, 6_000, 8_050, 7_999], dtype=np.int64)
         _, kept = vectors.search(queries[:3], 3, allow=allow, deny=np.array([10]))
         assert set(kept.ravel()) == {2_500, 6_000, 8_050}
