@@ -1,63 +1,63 @@
-"""Nearest-neighbour queries at 10k to 5M paragraph vectors: latency, recall against exact search, reader memory, disk.
+"""Paragraph-vector queries at up to 5,000,000 vectors through the product's store: latency, recall, reader memory, disk.
 
-Compares, on the same vectors, how a paragraph vector set could be stored and searched:
+Builds a paragraph vector set the way an index grows, with ``storycluster.store.segments.SegmentedVectors``:
+``--append`` vectors a generation, each written as the next segment (merged as the store merges), so that
+segments of ``COMPRESSED_FROM`` vectors or more are compressed (``storycluster.store.compressed``: 8-bit
+codes in memory, the ``RERANK`` best candidates re-scored against the float32 rows read from the segment
+file). Then a *fresh reader process* opens the segments as a snapshot does and answers, one query at a
+time (as ``StoryIndex.similar`` searches):
 
-- ``ivf-flat``: today's inverted file of float32 vectors (``storycluster.store.vectors``: about ``4 * sqrt(n)``
-  lists, ``NPROBE`` probed). Exact scores, but 1,536 bytes a vector: 7.7 GB for 5,000,000 paragraphs.
-- ``ivf-sq8``: the same lists holding 8-bit scalar-quantised codes (384 bytes a vector, in memory); scores
-  and stored vectors are then approximate (decoded codes).
-- ``ivf-sq8+rerank``: the same codes, the best ``RERANK`` candidates re-scored exactly against the float32
-  vectors, which stay on disk in a file of rows addressed by key; only the candidates' rows are read, with
-  ``pread`` (the page cache keeps them; a memory mapping would count every row ever touched in the reader's RSS).
-- ``ivf-pq+rerank``: product-quantised codes (``PQ_BYTES`` bytes a vector), re-ranked the same way.
+- by vector: a paragraph-set search for a query vector (a ``similar`` by text minus the embedding);
+- by id, paragraph level: the stored vectors of one article's 5 paragraphs (exact, from the rows on
+  disk), then a search with them excluding themselves (what ``similar_to(level="paragraph")`` does in
+  the store);
+- by id, article level (with ``--articles``, an article set grown the same way): the article's stored
+  vector and its 5 paragraph vectors, a search of the article set for ``RERANK_CANDIDATES`` candidates
+  excluding itself, and the paragraph vectors of the best 10 as evidence (what ``similar_to`` does in the
+  store; its SQLite reads and TF-IDF re-ranking are not counted).
 
-Volume: real paragraph vectors of ``neus_val`` and ``ecbplus`` (embedded once with the default embedder,
-cached with ``--cache``), mixed two at a time with noise (``normalise(a * x + (1 - a) * y + noise)``), so the
-set is continuous and has the clustered shape of news vectors rather than copies of a few thousand points.
-Queries are fresh mixes. Recall@10 is measured against exact inner-product search over the same vectors;
-latency is one query at a time on one thread (as ``similar`` searches), codes and re-ranking included.
-Reader memory is the peak RSS of a fresh process that opens the set the way a reader would (``ivf-flat``
-memory-mapped as today, so the file pages it touches count in its RSS; codes read in) and answers the queries.
+Recall@10 is against exact inner-product search over the same vectors (computed while building). Reader
+memory is the peak RSS (VmHWM) of that process. Disk is the size of the segment files per vector, and per
+article at 5 paragraph vectors an article (the article and headline sets, one vector each, are stored the
+same way: 7 vectors an article; the SQLite text is not counted).
 
-    .venv/bin/python bench/scale_queries.py                       # 10k, 100k, 1M; three kinds
-    .venv/bin/python bench/scale_queries.py --sizes 200000 --kinds ivf-sq8+rerank ivf-pq+rerank
-    .venv/bin/python bench/scale_queries.py --sizes 5000000 --work /big/disk   # ~ 20 GB of scratch space
+Volume: real paragraph vectors of ``neus_val`` and ``ecbplus`` (embedded once with the default embedder),
+mixed two at a time with noise (``normalise(a * x + (1 - a) * y + noise)``), so the set has the clustered
+shape of news vectors rather than copies of a few thousand points; queries are fresh mixes. Built sets
+are cached under ``--cache`` (5M paragraph vectors are 9.7 GB and took 28 minutes to build under load).
 
-Building is the slow part (100,000 vectors took 2-3 minutes a kind under a load average of 15-20);
-vectors and indexes are written under ``--work`` and removed afterwards.
+    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache                       # 1M paragraphs
+    .venv/bin/python bench/scale_queries.py --cache /tmp/queries-cache --paragraphs 5000000 --articles 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 from common import load_jsonl, percentile, require_data
 
+from storycluster.store import segments
+from storycluster.store.compressed import RERANK
+from storycluster.store.segments import SegmentedVectors
 from storycluster.store.vectors import NPROBE
 
-KINDS = ("ivf-flat", "ivf-sq8", "ivf-sq8+rerank", "ivf-pq+rerank")
-RERANK = 64  # candidates re-scored exactly
-PQ_BYTES = 96  # product quantiser: 96 sub-vectors of 4 dimensions, 8 bits each
-CHUNK = 100_000  # vectors generated, added or searched at a time (bounds the builder's memory)
-TRAIN = 50_000
 NOISE = 0.02  # per dimension, on top of the two-vector mix
+CHUNK = 100_000
+PARAGRAPHS_PER_ARTICLE = 5
 
 
-def real_vectors(cache: Path | None, limit: int) -> np.ndarray:
-    """Paragraph vectors of neus_val and ecbplus from the default embedder (cached in ``cache`` if given)."""
-    if cache and cache.is_file():
-        return np.load(cache)
+def real_vectors(cache: Path, limit: int) -> np.ndarray:
+    """Paragraph vectors of neus_val and ecbplus from the default embedder (cached in ``cache``)."""
+    path = cache / f"real-{limit}.npy"
+    if path.is_file():
+        return np.load(path)
     from storycluster import Embedder, split_paragraphs
 
     embedder = Embedder()
@@ -66,8 +66,7 @@ def real_vectors(cache: Path | None, limit: int) -> np.ndarray:
         for p in split_paragraphs(row["text"], max_words=embedder.max_words)
     ][:limit]
     vectors = embedder.encode(texts)
-    if cache:
-        np.save(cache, vectors)
+    np.save(path, vectors)
     return vectors
 
 
@@ -79,136 +78,151 @@ def mixes(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
 
-def write_volume(base: np.ndarray, n: int, path: Path, seed: int) -> np.memmap:
-    """``n`` mixed vectors written to a float32 memory-mapped file, one row per key."""
-    rng = np.random.default_rng(seed)
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, base.shape[1]))
-    for start in range(0, n, CHUNK):
-        out[start:start + CHUNK] = mixes(base, min(CHUNK, n - start), rng)
-    out.flush()
-    return np.load(path, mmap_mode="r")
+def merge_top(best: tuple[np.ndarray, np.ndarray], scores: np.ndarray, keys: np.ndarray, k: int):
+    """The running exact top-``k`` (scores, keys) of each query merged with a new chunk's scores."""
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    all_scores = np.concatenate([best[0], np.take_along_axis(scores, top, 1)], axis=1)
+    all_keys = np.concatenate([best[1], keys[top]], axis=1)
+    keep = np.argsort(-all_scores, axis=1)[:, :k]
+    return np.take_along_axis(all_scores, keep, 1), np.take_along_axis(all_keys, keep, 1)
 
 
-def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-``k`` keys by inner product, scanning ``vectors`` a chunk at a time."""
-    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    best_keys = np.zeros((len(queries), k), dtype=np.int64)
-    for start in range(0, len(vectors), CHUNK):
-        scores = queries @ np.asarray(vectors[start:start + CHUNK]).T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else np.tile(
-            np.arange(scores.shape[1]), (len(queries), 1))
-        all_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, axis=1)], axis=1)
-        all_keys = np.concatenate([best_keys, top + start], axis=1)
-        keep = np.argsort(-all_scores, axis=1)[:, :k]
-        best_scores, best_keys = np.take_along_axis(all_scores, keep, 1), np.take_along_axis(all_keys, keep, 1)
-    return best_keys
+def build(base: np.ndarray, n: int, append: int, queries: np.ndarray, directory: Path) -> dict:
+    """Grow a segmented set of ``n`` mixed vectors ``append`` at a time in ``directory``; exact top-10 on the way."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    dimension = base.shape[1]
+    vectors = SegmentedVectors(dimension, [], np.zeros(0, np.int64))
+    best = (np.full((len(queries), 10), -np.inf, np.float32), np.zeros((len(queries), 10), np.int64))
+    started, appends = time.perf_counter(), []
+    for generation, start in enumerate(range(0, n, append), 1):
+        for low in range(start, min(n, start + append), CHUNK):
+            chunk = mixes(base, min(CHUNK, n - low, start + append - low), rng)
+            keys = np.arange(low + 1, low + 1 + len(chunk), dtype=np.int64)
+            best = merge_top(best, queries @ chunk.T, keys, 10)
+            vectors.add(keys, chunk)
+        began, merge = time.perf_counter(), vectors.merge_plan()
+        record, _ = vectors.next_segment(directory / f"g{generation:06d}.paragraphs.faiss", merge)
+        kept = [segment for segment, _ in vectors.segments][:len(vectors.segments) - merge]
+        for segment in [segment for segment, _ in vectors.segments][len(kept):]:
+            (directory / segment.file).unlink()
+        vectors = SegmentedVectors.open(directory, dimension, [*kept, record], np.zeros(0, np.int64))
+        appends.append(time.perf_counter() - began)
+        print(f"  {min(n, start + append):,} vectors: segment written in {appends[-1]:.0f} s "
+              f"({len(vectors.segments)} segments)", file=sys.stderr, flush=True)
+    built = {
+        "segments": [segment.to_json() for segment, _ in vectors.segments], "truth": best[1].tolist(),
+        "build_seconds": time.perf_counter() - started, "append_seconds": appends, "dimension": dimension,
+    }
+    (directory / "built.json").write_text(json.dumps(built))
+    return built
 
 
-def build(kind: str, vectors: np.ndarray, path: Path) -> float:
-    """Train and fill an index of ``kind`` over ``vectors`` (key = row); write it to ``path``; seconds taken."""
-    started = time.perf_counter()
-    n, dimension = vectors.shape
-    lists = int(4 * math.sqrt(n))
-    quantiser = faiss.IndexFlatIP(dimension)
-    if kind == "ivf-flat":
-        index = faiss.IndexIVFFlat(quantiser, dimension, lists, faiss.METRIC_INNER_PRODUCT)
-    elif kind.startswith("ivf-sq8"):
-        index = faiss.IndexIVFScalarQuantizer(
-            quantiser, dimension, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-    else:
-        index = faiss.IndexIVFPQ(quantiser, dimension, lists, PQ_BYTES, 8, faiss.METRIC_INNER_PRODUCT)
-    sample = np.sort(np.random.default_rng(0).choice(n, min(n, TRAIN), replace=False))
-    index.train(np.asarray(vectors[sample]))
-    for start in range(0, n, CHUNK):
-        index.add_with_ids(np.asarray(vectors[start:start + CHUNK]), np.arange(start, min(n, start + CHUNK)))
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # as storycluster's sets: remove/reconstruct by key
-    faiss.write_index(index, str(path))
-    return time.perf_counter() - started
+def cached(base: np.ndarray, n: int, append: int, queries: np.ndarray, directory: Path) -> dict:
+    """What :func:`build` recorded in ``directory``, building it first if it is not there."""
+    if (directory / "built.json").is_file():
+        return json.loads((directory / "built.json").read_text())
+    return build(base, n, append, queries, directory)
 
 
 READER = r"""
-import json, os, sys, time
-import faiss, numpy as np
-kind, index_path, vectors_path, queries_path, k, rerank, nprobe = sys.argv[1:8]
-k, rerank, nprobe = int(k), int(rerank), int(nprobe)
-faiss.omp_set_num_threads(1)
-flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if kind == "ivf-flat" else 0  # as readers open sets today
-rerank = rerank if kind.endswith("+rerank") else k
-index = faiss.read_index(index_path, flags)
-layout = np.load(vectors_path, mmap_mode="r")
-offset, dimension, count = layout.offset, layout.shape[1], layout.shape[0]
-del layout
-row_bytes = 4 * dimension
-handle = os.open(vectors_path, os.O_RDONLY)  # float32 rows by key, read with pread: the page cache holds
-                                             # them, not this process (a mapping would count in its RSS)
-def rows(keys):
-    data = b"".join(os.pread(handle, row_bytes, offset + int(key) * row_bytes) for key in keys)
-    return np.frombuffer(data, dtype=np.float32).reshape(len(keys), dimension)
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from storycluster.index.story_index import RERANK_CANDIDATES
+from storycluster.store.compressed import RERANK, CompressedVectors
+from storycluster.store.segments import Segment, SegmentedVectors
+from storycluster.store import vectors as vector_sets
+directory, queries_path, count, per_article = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+vector_sets.NPROBE = int(sys.argv[5])
+def rss(field):
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(status[field].split()[0]) / 1024
+def open_set(directory):
+    built = json.loads((directory / "built.json").read_text())
+    segments = [Segment(**s) for s in built["segments"]]
+    return SegmentedVectors.open(directory, built["dimension"], segments, np.zeros(0, np.int64))
+started = time.perf_counter()
+vectors = open_set(directory)
+articles = open_set(Path(sys.argv[6])) if len(sys.argv) > 6 else None
+opened, open_rss = time.perf_counter() - started, rss("VmRSS")
 queries = np.load(queries_path)
-params = faiss.SearchParametersIVF(nprobe=nprobe)
-found, latencies = [], []
+found, by_vector, by_id = [], [], []
 for query in queries:
     started = time.perf_counter()
-    scores, keys = index.search(query[None], rerank, params=params)
-    keys = keys[0][keys[0] >= 0]
-    if kind.endswith("+rerank"):
-        keys = np.sort(keys)  # ascending keys: the reads go forward through the file
-        keys = keys[np.argsort(-(rows(keys) @ query))[:k]]
-    latencies.append((time.perf_counter() - started) * 1000)
-    found.append(keys[:k].tolist())
-by_id = []
-for key in np.random.default_rng(1).integers(0, count, len(queries)):
+    _, keys = vectors.search(query[None], 10)
+    by_vector.append((time.perf_counter() - started) * 1000)
+    found.append(keys[0].tolist())
+for first in np.random.default_rng(1).integers(1, count - per_article, len(queries)):
     started = time.perf_counter()
-    query = rows([key])[0]  # by id: the stored vector, then the same search
-    index.search(query[None], rerank + 1, params=params)
+    own = np.arange(first, first + per_article)
+    vectors.search(vectors.vectors(own), 10, deny=own)
     by_id.append((time.perf_counter() - started) * 1000)
-status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-peak = int(status["VmHWM"].split()[0]) / 1024  # not ru_maxrss, which keeps the forking parent's peak
-print(json.dumps({"found": found, "latencies": latencies, "by_id": by_id, "peak_rss_mb": peak}))
+by_article = []
+for key in np.random.default_rng(2).integers(1, len(articles), len(queries)) if articles is not None else []:
+    started = time.perf_counter()
+    own = np.arange(key * per_article, key * per_article + per_article) % count + 1
+    query, paragraphs = articles.vectors([key])[0], vectors.vectors(own)
+    _, keys = articles.search(query, RERANK_CANDIDATES, deny=np.array([key]))
+    for match in keys[0][:10]:
+        (vectors.vectors(np.arange(match * per_article, match * per_article + per_article) % count + 1) @ paragraphs.T).max()
+    by_article.append((time.perf_counter() - started) * 1000)
+peak, before = rss("VmHWM"), rss("VmRSS")
+# the alternative to pread: the same number of row reads (random rows) through a memory mapping of the rows
+reads = len(queries) * 2 * RERANK  # per segment: by vector and by id, RERANK candidates a query (at least)
+maps = [np.memmap(v._file.name, np.float32, "r", v._rows_at, (len(v), v.dimension)) for _, v in vectors.segments
+        if isinstance(v, CompressedVectors)]
+for rows in maps:
+    sum(float(rows[i, 0]) for i in np.random.default_rng(3).integers(0, len(rows), reads))
+mapped = rss("VmRSS") - before
+print(json.dumps({"found": found, "by_vector": by_vector, "by_id": by_id, "by_article": by_article, "open_seconds": opened,
+                  "open_rss_mb": open_rss, "peak_rss_mb": peak, "mapped_rows_mb": mapped}))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS[:3]),
-                        help="ivf-pq+rerank is left out by default: training its quantiser is slow (minutes)")
+    parser.add_argument("--paragraphs", type=int, default=1_000_000)
+    parser.add_argument("--append", type=int, default=1_000_000, help="vectors a generation (a segment each)")
+    parser.add_argument("--articles", type=int, default=0, help="also an article vector set of this size")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--nprobe", type=int, default=NPROBE, help="lists probed a segment (the store's NPROBE)")
     parser.add_argument("--base", type=int, default=5_000, help="real paragraph vectors to mix from")
-    parser.add_argument("--cache", type=Path, help="a .npy file caching the real vectors between runs")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()), help="scratch directory")
+    parser.add_argument("--cache", type=Path, required=True, help="where built sets are kept between runs")
     args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
     base = real_vectors(args.cache, args.base)
-    print(f"{len(base):,} real paragraph vectors mixed two at a time; {args.queries} queries, k=10, nprobe "
-          f"{NPROBE}, re-rank {RERANK}, PQ {PQ_BYTES} bytes; load average {os.getloadavg()[0]:.1f}")
-    print("| vectors | kind | build s | disk bytes/vector | by text p50 / p95 ms | by id p50 ms "
-          "| recall@10 vs exact | reader peak RSS MB |")
+    queries = mixes(base, args.queries, np.random.default_rng(7))
+    directory = args.cache / f"paragraphs-{args.paragraphs}-{args.append}-{segments.COMPRESSED_FROM}"
+    np.save(args.cache / "queries.npy", queries)
+    load = os.getloadavg()[0]
+    built = cached(base, args.paragraphs, args.append, queries, directory)
+    reader = [sys.executable, "-c", READER, str(directory), str(args.cache / "queries.npy"), str(args.paragraphs),
+              str(PARAGRAPHS_PER_ARTICLE), str(args.nprobe)]
+    if args.articles:
+        articles = args.cache / f"articles-{args.articles}-{args.append}-{segments.COMPRESSED_FROM}"
+        cached(base, args.articles, args.append, queries, articles)
+        reader.append(str(articles))
+    result = json.loads(subprocess.run(reader, check=True, stdout=subprocess.PIPE, text=True).stdout)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(result["found"], built["truth"])])
+    disk = sum(s["size"] for s in built["segments"]) / args.paragraphs
+    kinds = ", ".join(f"{s['count']:,}" for s in built["segments"])
+    print(f"{args.paragraphs:,} paragraph vectors from {len(base):,} real ones mixed two at a time, in segments of "
+          f"{kinds} (compressed from {segments.COMPRESSED_FROM:,}); nprobe {args.nprobe}, re-rank {RERANK}; "
+          f"{args.queries} queries one at a time; load average {load:.1f} at start, {os.getloadavg()[0]:.1f} now")
+    print(f"build {built['build_seconds']:.0f} s (segments written in {', '.join(f'{s:.0f}' for s in built['append_seconds'])} s)")
+    print("| paragraphs | by vector p50 / p95 ms | by id (5 paragraphs) p50 / p95 ms | recall@10 vs exact "
+          "| reader open s | reader RSS after open / peak MB | disk bytes/vector | vector disk bytes/article (7 vectors) |")
     print("|---|---|---|---|---|---|---|---|")
-    work = Path(tempfile.mkdtemp(prefix="scale-queries-", dir=args.work))
-    try:
-        for n in args.sizes:
-            vectors = write_volume(base, n, work / "vectors.npy", seed=n)
-            queries = mixes(base, args.queries, np.random.default_rng(7))
-            np.save(work / "queries.npy", queries)
-            truth = exact_top(vectors, queries, 10)
-            for kind in args.kinds:
-                index_path = work / f"{kind}.faiss"
-                seconds = build(kind, vectors, index_path)
-                disk = index_path.stat().st_size + (vectors.nbytes if kind.endswith("+rerank") else 0)
-                result = json.loads(subprocess.run(
-                    [sys.executable, "-c", READER, kind, str(index_path), str(work / "vectors.npy"),
-                     str(work / "queries.npy"), "10", str(RERANK), str(NPROBE)],
-                    check=True, capture_output=True, text=True,
-                ).stdout)
-                recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(result["found"], truth.tolist())])
-                print(f"| {n:,} | {kind} | {seconds:.0f} | {disk / n:.0f} | {percentile(result['latencies'], 50):.2f}"
-                      f" / {percentile(result['latencies'], 95):.2f} | {percentile(result['by_id'], 50):.2f} "
-                      f"| {recall:.3f} | {result['peak_rss_mb']:.0f} |", flush=True)
-                index_path.unlink()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"load average now {os.getloadavg()[0]:.1f}")
+    if args.articles:
+        print(f"by id at article level ({args.articles:,} article vectors): p50 / p95 "
+              f"{percentile(result['by_article'], 50):.2f} / {percentile(result['by_article'], 95):.2f} ms")
+    print(f"| {args.paragraphs:,} | {percentile(result['by_vector'], 50):.2f} / {percentile(result['by_vector'], 95):.2f} "
+          f"| {percentile(result['by_id'], 50):.2f} / {percentile(result['by_id'], 95):.2f} | {recall:.3f} "
+          f"| {result['open_seconds']:.1f} | {result['open_rss_mb']:.0f} / {result['peak_rss_mb']:.0f} | {disk:.0f} "
+          f"| {disk * (PARAGRAPHS_PER_ARTICLE + 2):.0f} |")
+    print(f"the same number of row reads through a memory mapping instead of pread: +{result['mapped_rows_mb']:.0f} MB of "
+          "reader RSS (file pages it touched; it grows towards the files' size as queries go on)")
 
 
 if __name__ == "__main__":

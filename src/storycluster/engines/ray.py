@@ -158,7 +158,7 @@ class RayEngine:
 
         return encode
 
-    def fill(self, index: faiss.IndexIVFFlat, keys: np.ndarray, vectors: np.ndarray) -> None:
+    def fill(self, index: faiss.IndexIVF, keys: np.ndarray, vectors: np.ndarray) -> None:
         """A :data:`~storycluster.vectors.Filler`: one Ray task a shard adds its vectors, the driver merges."""
         trained = self.ray.put(faiss.serialize_index(index))
         add_shard = self.ray.remote(num_cpus=1)(_add_shard)

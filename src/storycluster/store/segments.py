@@ -10,12 +10,13 @@ Merging keeps the number of segments logarithmic in the set's size: when the las
 a binary counter carries (sizes 1, 1, ... 1 -> 8 -> 8, 8, ... -> 64 ...). Each vector is rewritten about
 ``log_FANOUT(n / append size)`` times over its life, and searches probe a few dozen segments at most.
 Segments of a large set are inverted files sharing one coarse quantizer, so a vector is assigned to its
-list once and a merge copies lists (see :meth:`SegmentedVectors.next_segment`).
+list once, a merge copies lists (see :meth:`SegmentedVectors.next_segment`) and a query searches the
+shared quantizer once. Segments of ``COMPRESSED_FROM`` vectors or more keep 8-bit codes in memory and
+their float32 vectors on disk (:mod:`compressed`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -24,11 +25,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .compressed import CompressedVectors, compressed_index, load_segment
 from .manifest import file_checksum
-from .vectors import EXACT_UP_TO, Filler, VectorSet, fill_in_place
+from .vectors import EXACT_UP_TO, TRAIN_SAMPLE, Filler, VectorSet, fill_in_place
 
 FANOUT = 8
 INVERTED_FROM = 1_000  # fewer vectors than this make an exact segment, whatever the set's size
+COMPRESSED_FROM = 100_000  # segments of this many vectors or more keep 8-bit codes, their rows on disk
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,13 @@ class SegmentedVectors:
         self.pending = VectorSet.empty(dimension)  # vectors added by this writer (the next segment)
         self.fill: Filler = fill_in_place
         self._cached: list[tuple[int, int, VectorSet, np.ndarray]] | None = None  # what _parts() found
+        self._shared: list[list[VectorSet]] | None = None  # what _sharing_lists() found (segments never change)
 
     @classmethod
     def open(cls, directory: Path, dimension: int, segments: list[Segment], tombstones: np.ndarray) -> SegmentedVectors:
-        """Map the segment files read-only (processes share the pages; segments never change)."""
-        return cls(dimension, [(s, VectorSet.load(directory / s.file, mmap=True)) for s in segments], tombstones)
+        """Open the segment files: mapped read-only (processes share the pages; segments never change),
+        compressed ones with their codes in memory and their rows read from the file."""
+        return cls(dimension, [(s, load_segment(directory / s.file)) for s in segments], tombstones)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -101,6 +106,22 @@ class SegmentedVectors:
             parts.append((int(held.min()), int(held.max()), self.pending, np.zeros(0, np.int64)))
         return parts
 
+    def _sharing_lists(self) -> list[list[VectorSet]]:
+        """The inverted-file segments in groups of two or more on the same coarse lists."""
+        if self._shared is None:
+            groups: list[tuple[np.ndarray, list[VectorSet]]] = []
+            for _, vectors in self.segments:
+                if vectors.exact:
+                    continue
+                centroids = vectors.index.quantizer.reconstruct_n(0, vectors.index.nlist)
+                same = next((group for centroid, group in groups if np.array_equal(centroid, centroids)), None)
+                if same is None:
+                    groups.append((centroids, [vectors]))
+                else:
+                    same.append(vectors)
+            self._shared = [group for _, group in groups if len(group) > 1]
+        return self._shared
+
     def keys(self) -> np.ndarray:
         """All stored keys, segment by segment."""
         found = [_live(vectors, dead) for _, _, vectors, dead in self._parts()]
@@ -126,7 +147,10 @@ class SegmentedVectors:
         k = max(1, min(k, len(self)))
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        scores, keys = [], []
+        scores, keys, coarse = [], [], {}
+        for shared in self._sharing_lists() if allow is None else []:  # one coarse search for them all
+            assigned = shared[0].assign(queries)
+            coarse.update((id(vectors), assigned) for vectors in shared)
         for first, last, vectors, dead in self._parts():
             denied = dead if deny is None else np.concatenate([dead, np.asarray(deny, dtype=np.int64)])
             held = None
@@ -135,7 +159,9 @@ class SegmentedVectors:
                 held = np.setdiff1d(held[(held >= first) & (held <= last)], dead)
                 if not len(held):
                     continue
-            found_scores, found_keys = vectors.search(queries, k, allow=held, deny=denied if len(denied) else None)
+            found_scores, found_keys = vectors.search(
+                queries, k, allow=held, deny=denied if len(denied) else None, coarse=coarse.get(id(vectors))
+            )
             scores.append(found_scores)
             keys.append(found_keys)
         if not scores:
@@ -168,7 +194,7 @@ class SegmentedVectors:
         stored = []
         for segment, vectors in self.segments:
             inside = keys[(keys >= segment.first) & (keys <= segment.last)]
-            stored += _held(vectors, inside)
+            stored += inside[vectors.contains(inside)].tolist()
         fresh = np.setdiff1d(np.array(stored, dtype=np.int64), self.tombstones)
         self.removed += fresh.tolist()
         self.tombstones = np.union1d(self.tombstones, fresh)
@@ -198,28 +224,34 @@ class SegmentedVectors:
         """Write the next segment to ``path``: the pending vectors with the last ``merge`` segments.
 
         Returns it with its record, or None when it would hold no vector (nothing is written then).
-        Tombstoned vectors of the merged segments are left out, so their tombstones can go. Once the set
-        has an inverted-file segment, every segment of ``INVERTED_FROM`` vectors or more is an inverted
-        file on a copy of its coarse quantizer (while it has lists enough for the size): each vector is
-        assigned to a list once, when its segment is written, and merging inverted files copies their
-        lists. Before that, segments are exact up to ``EXACT_UP_TO`` vectors, and past it an inverted
-        file with a quantizer trained on a sample of its vectors.
+        Tombstoned vectors of the merged segments are left out, so their tombstones can go. A segment of
+        ``COMPRESSED_FROM`` vectors or more keeps 8-bit codes and its float32 rows on disk
+        (:mod:`compressed`). Once the set has an inverted-file segment, every segment of
+        ``INVERTED_FROM`` vectors or more is an inverted file on a copy of its coarse quantizer (while it
+        has lists enough for the size): each vector is assigned to a list once, when its segment is
+        written, and merging inverted files of one kind copies their lists. Before that, segments are
+        exact up to ``EXACT_UP_TO`` vectors, and past it an inverted file with a quantizer trained on a
+        sample of its vectors.
         """
         live = [(vectors, _live(vectors, dead)) for _, _, vectors, dead in self._parts()[len(self.segments) - merge:]]
         count = sum(len(keys) for _, keys in live)
         if not count:
             return None
+        keys = np.sort(np.concatenate([keys for _, keys in live]))
         quantizer = self._quantizer(count) if count >= INVERTED_FROM else None
-        if quantizer is None:  # exact, or past EXACT_UP_TO an inverted file with a quantizer of its own
-            keys = np.sort(np.concatenate([keys for _, keys in live]))
+        if count >= COMPRESSED_FROM:
+            index = self._compressed(quantizer, keys)
+            written = CompressedVectors.write(path, _inverted_file(index, live, self.vectors, self.fill), keys, self.vectors)
+        elif quantizer is None:  # exact, or past EXACT_UP_TO an inverted file with a quantizer of its own
             written = VectorSet.empty(self._dimension)
             written.add(keys, self.vectors(keys), exact_up_to=EXACT_UP_TO, fill=self.fill)
+            written.save(path)
         else:
-            written = VectorSet(_inverted_file(quantizer, live, self.vectors, self.fill))
-        written.save(path)
-        first = min(int(keys.min()) for _, keys in live if len(keys))
-        last = max(int(keys.max()) for _, keys in live if len(keys))
-        return Segment.written(path, first, last, count), written
+            index = faiss.IndexIVFFlat(quantizer, self._dimension, quantizer.ntotal, faiss.METRIC_INNER_PRODUCT)
+            written = VectorSet(_inverted_file(index, live, self.vectors, self.fill))
+            written.index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            written.save(path)
+        return Segment.written(path, int(keys[0]), int(keys[-1]), count), written
 
     def _quantizer(self, count: int) -> faiss.Index | None:
         """A copy of the coarse quantizer of the inverted-file segment with the most lists, if it has
@@ -232,24 +264,33 @@ class SegmentedVectors:
             return None
         return faiss.clone_index(best.quantizer)
 
+    def _compressed(self, quantizer: faiss.Index | None, keys: np.ndarray) -> faiss.IndexIVFScalarQuantizer:
+        """An empty, trained inverted file of 8-bit codes for ``keys``: on ``quantizer`` if given (with the
+        code ranges of a compressed segment on the same lists, so that their lists can be copied), else
+        on a quantizer and code ranges trained on a sample of the vectors."""
+        if quantizer is None:
+            index = compressed_index(faiss.IndexFlatIP(self._dimension), int(4 * math.sqrt(len(keys))))
+        else:
+            index = compressed_index(quantizer, quantizer.ntotal)
+            for _, vectors in self.segments:
+                if isinstance(vectors, CompressedVectors) and _same_lists(vectors.index, index, codes=False):
+                    faiss.copy_array_to_vector(faiss.vector_to_array(vectors.index.sq.trained), index.sq.trained)
+                    index.is_trained = True
+                    return index
+        sample = np.random.default_rng(0).choice(keys, min(len(keys), TRAIN_SAMPLE), replace=False)
+        index.train(self.vectors(np.sort(sample)))
+        return index
 
-def _inverted_file(
-    quantizer: faiss.Index, live: list[tuple[VectorSet, np.ndarray]], vectors_of, fill: Filler
-) -> faiss.IndexIVFFlat:
-    """An inverted file over the live vectors of ``live`` segments, on a trained ``quantizer``.
 
-    Segments that are inverted files on the same quantizer give their lists' entries as they are; the
-    vectors of the others are assigned to lists by ``fill`` (as the Ray engine's filler would).
+def _inverted_file(index: faiss.IndexIVF, live: list[tuple[VectorSet, np.ndarray]], vectors_of, fill: Filler) -> faiss.IndexIVF:
+    """Fill the trained, empty inverted file ``index`` with the live vectors of ``live`` segments.
+
+    Segments that are inverted files of the same kind on the same lists give their lists' entries as they
+    are; the vectors of the others are assigned to lists by ``fill`` (as the Ray engine's filler would).
     """
-    dimension = quantizer.d
-    index = faiss.IndexIVFFlat(quantizer, dimension, quantizer.ntotal, faiss.METRIC_INNER_PRODUCT)
-    centroids = quantizer.reconstruct_n(0, quantizer.ntotal)
     copied, assigned = [], []
     for vectors, keys in live:
-        same = not vectors.exact and vectors.index.nlist == index.nlist and np.array_equal(
-            vectors.index.quantizer.reconstruct_n(0, vectors.index.nlist), centroids
-        )
-        (copied if same else assigned).append((vectors, keys))
+        (copied if _same_lists(vectors.index, index) else assigned).append((vectors, keys))
     if assigned:
         keys = np.sort(np.concatenate([keys for _, keys in assigned]))
         fill(index, keys, vectors_of(keys))
@@ -257,11 +298,24 @@ def _inverted_file(
     for vectors, keys in copied:
         total += _copy_lists(vectors.index, index, keys)
     index.ntotal = total
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
     return index
 
 
-def _copy_lists(source: faiss.IndexIVFFlat, target: faiss.IndexIVFFlat, keep: np.ndarray) -> int:
+def _same_lists(source: faiss.Index, target: faiss.IndexIVF, *, codes: bool = True) -> bool:
+    """Whether ``source`` is an inverted file on the same coarse centroids as ``target`` (and, with
+    ``codes``, of the same class and code ranges, so that its entries can be copied as they are)."""
+    if not isinstance(source, faiss.IndexIVF) or source.nlist != target.nlist:
+        return False
+    if codes and (type(source) is not type(target) or source.code_size != target.code_size):
+        return False
+    if codes and isinstance(target, faiss.IndexIVFScalarQuantizer) and not np.array_equal(
+        faiss.vector_to_array(source.sq.trained), faiss.vector_to_array(target.sq.trained)
+    ):
+        return False
+    return np.array_equal(source.quantizer.reconstruct_n(0, source.nlist), target.quantizer.reconstruct_n(0, target.nlist))
+
+
+def _copy_lists(source: faiss.IndexIVF, target: faiss.IndexIVF, keep: np.ndarray) -> int:
     """Append the entries of ``source``'s lists whose ids are in ``keep`` to the same lists of ``target``."""
     lists, size, copied = source.invlists, source.code_size, 0
     for number in range(source.nlist):
@@ -282,15 +336,3 @@ def _live(vectors: VectorSet, dead: np.ndarray) -> np.ndarray:
     """The keys of a segment that are not tombstoned."""
     keys = vectors.keys()
     return np.setdiff1d(keys, dead, assume_unique=True) if len(dead) else keys
-
-
-def _held(vectors: VectorSet, keys: np.ndarray) -> list[int]:
-    """Those of ``keys`` a segment stores a vector under (an article without headline has no title vector)."""
-    if vectors.exact:
-        return keys[np.isin(keys, vectors.keys())].tolist()
-    held = []
-    for key in keys.tolist():
-        with contextlib.suppress(RuntimeError):  # an inverted file's direct map raises for a key it lacks
-            vectors.index.reconstruct(key)
-            held.append(key)
-    return held

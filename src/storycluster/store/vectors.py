@@ -22,13 +22,14 @@ import numpy as np
 EXACT_UP_TO = 50_000
 NPROBE = 48
 BATCH_QUERIES = 16  # fewer queries than this run on one thread
-_TRAIN_SAMPLE = 50_000
+TRAIN_SAMPLE = 50_000
 
-Filler = Callable[[faiss.IndexIVFFlat, np.ndarray, np.ndarray], None]
-"""Adds ``(keys, vectors)`` to a trained, empty inverted file without a direct map (see :func:`fill_in_place`)."""
+Filler = Callable[[faiss.IndexIVF, np.ndarray, np.ndarray], None]
+"""Adds ``(keys, vectors)`` to a trained, empty inverted file (float32 vectors or 8-bit codes) without a
+direct map (see :func:`fill_in_place`)."""
 
 
-def fill_in_place(index: faiss.IndexIVFFlat, keys: np.ndarray, vectors: np.ndarray) -> None:
+def fill_in_place(index: faiss.IndexIVF, keys: np.ndarray, vectors: np.ndarray) -> None:
     """The default :data:`Filler`: add every vector in this process."""
     index.add_with_ids(vectors, keys)
 
@@ -94,6 +95,18 @@ class VectorSet:
         if len(keys):  # an inverted file's hash-table direct map only removes by IDSelectorArray
             self.index.remove_ids(faiss.IDSelectorBatch(keys) if self.exact else faiss.IDSelectorArray(keys))
 
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each of ``keys`` has a vector in the set (an article without headline has no title vector)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if self.exact:
+            return np.isin(keys, self.keys())
+        held = np.zeros(len(keys), dtype=bool)
+        for at, key in enumerate(keys.tolist()):
+            with contextlib.suppress(RuntimeError):  # an inverted file's direct map raises for a key it lacks
+                self.index.reconstruct(key)
+                held[at] = True
+        return held
+
     def keys(self) -> np.ndarray:
         """All stored keys (in storage order for an exact set, by list for an inverted file)."""
         if self.exact:
@@ -123,11 +136,13 @@ class VectorSet:
         *,
         allow: np.ndarray | None = None,
         deny: np.ndarray | None = None,
+        coarse: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` keys and scores for each query row, keys ``-1`` where fewer than ``k`` qualify.
 
         ``allow`` restricts the search to those keys; ``deny`` excludes keys. The filter runs inside
-        FAISS, so a filtered query returns a full result set.
+        FAISS, so a filtered query returns a full result set. ``coarse`` is what :meth:`assign` gave for
+        these queries on an inverted file with the same lists (segments sharing a quantizer search it once).
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, len(self)))
@@ -152,7 +167,14 @@ class VectorSet:
             if selector is not None:
                 params.sel = selector
         with _single_threaded(len(queries) < BATCH_QUERIES):
+            if coarse is not None and not self.exact:
+                return _search_preassigned(self.index, queries, k, coarse, params)
             return self.index.search(queries, k, params=params)
+
+    def assign(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores and numbers of the ``NPROBE`` lists an inverted file probes for each query."""
+        with _single_threaded(len(queries) < BATCH_QUERIES):
+            return self.index.quantizer.search(queries, min(NPROBE, self.index.nlist))
 
 
 @contextlib.contextmanager
@@ -168,6 +190,21 @@ def _single_threaded(enabled: bool) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def _search_preassigned(
+    index: faiss.IndexIVF, queries: np.ndarray, k: int, coarse: tuple[np.ndarray, np.ndarray], params
+) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search`` probing the lists ``coarse`` gives (FAISS's Python wrapper of it takes no parameters)."""
+    scores, lists = (np.ascontiguousarray(a) for a in coarse)
+    params.nprobe = lists.shape[1]
+    distances = np.empty((len(queries), k), dtype=np.float32)
+    labels = np.empty((len(queries), k), dtype=np.int64)
+    index.search_preassigned_c(
+        len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists), faiss.swig_ptr(scores),
+        faiss.swig_ptr(distances), faiss.swig_ptr(labels), False, params,
+    )
+    return distances, labels
 
 
 def _exhaustive(queries: np.ndarray, keys: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +224,7 @@ def _inverted_file(keys: np.ndarray, vectors: np.ndarray, fill: Filler) -> faiss
     dimension = vectors.shape[1]
     lists = int(4 * math.sqrt(len(vectors)))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), _TRAIN_SAMPLE), replace=False)
+    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), TRAIN_SAMPLE), replace=False)
     index.train(vectors[sample])
     fill(index, keys, vectors)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
