@@ -12,7 +12,8 @@ are embedded once and cached in ``/tmp/appends-cache``, and so are the built ind
 Up to 100,000 articles, an index is built by main's code (``--main``, format 1: every generation a full
 copy) in one commit (stories clustered), then for this code the same directory is converted to format 2
 once (not timed), and both codes are measured. Past 100,000 (the million), only this code runs: main's
-format would copy gigabytes per append, and the base is built in commits of 100,000 with its stories
+format would copy gigabytes per append, and the base is built in 7 commits (an eighth segment would merge
+all seven: a build of 100,000-article commits was killed for lack of memory in that merge) with its stories
 *given* (copy c of an ecbplus story is one story; re-clustering a million articles is what
 ``bench/scale_stories.py`` measures) and each copy cut to its first 10 lines of text, so that a million
 articles make about five million paragraphs. Each measurement runs in a fresh process on a copy of the
@@ -49,7 +50,8 @@ from common import ROOT, load_jsonl, peak_rss_mb, percentile, require_data
 CACHE = Path("/tmp/appends-cache")
 NOISE = 0.05  # per dimension: cosine to the original about 0.7 (bench/scale.py)
 APPEND = 1_000
-GIVEN_PAST = 100_000  # bigger base indexes: stories given, commits of this size, texts cut to LINES lines
+GIVEN_PAST = 100_000  # bigger base indexes: stories given, built in BASE_COMMITS commits, texts cut to LINES lines
+BASE_COMMITS = 7  # seven segments: an eighth would merge them all (base-8 counter), which the append does not measure
 LINES = 10
 QUERIES = 100
 _MARK = re.compile(r"Zq\d+\b")
@@ -146,7 +148,7 @@ def child_build(index: Path, size: int) -> None:
     with StoryIndex.open(index, create=True) as story_index:
         story_index.add(
             articles(0, size, rows, size), encode=encoder(real_vectors(rows)),
-            commit_every=min(size, GIVEN_PAST),
+            commit_every=size if size <= GIVEN_PAST else -(-size // BASE_COMMITS),
         )
 
 
