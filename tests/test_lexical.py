@@ -9,7 +9,18 @@ import pytest
 from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from storycluster.text.lexical import N_FEATURES, TOKEN_PATTERN, count_terms, pack, stop_words, terms, unpack
+from storycluster.text.lexical import (
+    N_FEATURES,
+    TOKEN_PATTERN,
+    TermWeights,
+    count_terms,
+    document_frequencies,
+    dot_rows,
+    pack,
+    stop_words,
+    terms,
+    unpack,
+)
 
 EDGE_CASES = [
     "",
@@ -70,3 +81,13 @@ def test_pack_round_trips(text):
     counts = count_terms([text])
     restored = unpack([pack(counts[0])])
     assert (restored != counts).nnz == 0
+
+
+def test_dot_rows_equals_the_sparse_product_on_news(bench_dir):
+    with open(bench_dir / "neus_val.jsonl", encoding="utf-8") as lines:
+        texts = [json.loads(line)["text"] for _, line in zip(range(200), lines)]
+    counts = count_terms(texts + ["", "nothing in common here zzzyx"])
+    rows = TermWeights(document_frequencies(counts), len(texts)).weigh(counts)
+    for query in (rows[0], rows[57], rows[-1], rows[-2]):  # a news text, another, an empty text, no shared term
+        assert np.allclose(dot_rows(rows, query), (rows @ query.T).toarray().ravel(), atol=1e-6)
+    assert dot_rows(rows, rows[0])[0] == pytest.approx(1.0, abs=1e-5)

@@ -22,7 +22,7 @@ from ..store.database import Filters, StoredParagraph
 from ..store.vectors import Filler, fill_in_place
 from ..stories.copies import mark_copies
 from ..text.language import article_language, detect_language, normalise_language
-from ..text.lexical import count_terms, document_frequencies, lexical_text, pack, unpack
+from ..text.lexical import count_terms, document_frequencies, dot_rows, lexical_text, pack, unpack
 from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
@@ -314,7 +314,7 @@ class StoryIndex:
         if not len(keys):
             return []
         weights = snapshot.term_weights
-        lexical = (weights.weigh(unpack(snapshot.db.terms(keys))) @ weights.weigh(query_terms).T).toarray().ravel()
+        lexical = dot_rows(weights.weigh(unpack(snapshot.db.terms(keys))), weights.weigh(query_terms))
         known = snapshot.db.languages(keys)
         languages = [known.get(int(key)) for key in keys]
         if len(set(languages) - {None}) > 1:  # candidates in several languages: words match only within one

@@ -82,6 +82,19 @@ def unpack(blobs: Sequence[bytes]) -> sp.csr_matrix:
     return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(len(blobs), N_FEATURES))
 
 
+def dot_rows(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
+    """The dot product of each row of ``rows`` with the one-row ``query``, reading only their stored
+    entries (``rows @ query.T`` would convert the query over all ``N_FEATURES`` columns: 2 ms a query)."""
+    query = query.tocsr()
+    query.sort_indices()
+    if not query.nnz or not rows.nnz:
+        return np.zeros(rows.shape[0], dtype=np.float64)
+    at = np.minimum(np.searchsorted(query.indices, rows.indices), query.nnz - 1)
+    products = np.where(query.indices[at] == rows.indices, rows.data * query.data[at], 0.0)
+    owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    return np.bincount(owner, weights=products, minlength=rows.shape[0])
+
+
 def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
     """How many rows of ``counts`` contain each term."""
     return np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
