@@ -12,8 +12,9 @@ are embedded once and cached in ``/tmp/appends-cache``, and so are the built ind
 Up to 100,000 articles, an index is built by main's code (``--main``, format 1: every generation a full
 copy) in one commit (stories clustered), then for this code the same directory is converted to format 2
 once (not timed), and both codes are measured. Past 100,000 (the million), only this code runs: main's
-format would copy gigabytes per append, and the base is built in 7 commits (an eighth segment would merge
-all seven: a build of 100,000-article commits was killed for lack of memory in that merge) with its stories
+format would copy gigabytes per append, and the base is built in at most 7 commits of at least 60,000 (an
+eighth segment would merge all seven: a build of 100,000-article commits was killed for lack of memory in that
+merge; and a segment of up to 50,000 vectors is exact, scanned whole by every query) with its stories
 *given* (copy c of an ecbplus story is one story; re-clustering a million articles is what
 ``bench/scale_stories.py`` measures) and each copy cut to its first 10 lines of text, so that a million
 articles make about five million paragraphs. Each measurement runs in a fresh process on a copy of the
@@ -52,6 +53,7 @@ NOISE = 0.05  # per dimension: cosine to the original about 0.7 (bench/scale.py)
 APPEND = 1_000
 GIVEN_PAST = 100_000  # bigger base indexes: stories given, built in BASE_COMMITS commits, texts cut to LINES lines
 BASE_COMMITS = 7  # seven segments: an eighth would merge them all (base-8 counter), which the append does not measure
+BASE_COMMIT_AT_LEAST = 60_000  # and each past the 50,000 vectors up to which a segment is exact (a scan)
 LINES = 10
 QUERIES = 100
 _MARK = re.compile(r"Zq\d+\b")
@@ -148,7 +150,7 @@ def child_build(index: Path, size: int) -> None:
     with StoryIndex.open(index, create=True) as story_index:
         story_index.add(
             articles(0, size, rows, size), encode=encoder(real_vectors(rows)),
-            commit_every=size if size <= GIVEN_PAST else -(-size // BASE_COMMITS),
+            commit_every=size if size <= GIVEN_PAST else max(-(-size // BASE_COMMITS), BASE_COMMIT_AT_LEAST),
         )
 
 
