@@ -229,21 +229,24 @@ def online(names: list[str], batch: int = 100) -> None:
         model = MULTILINGUAL if name == "og2021_dev" else None
         vectors: dict[str, np.ndarray] = {}
         scores = []
-        for stored.RECLUSTER_UP_TO in (limit, 0):
-            with StoryIndex.open(temporary_index_dir(), model=model, create=True) as index:
+        try:
+            for up_to in (limit, 0):  # as the product does here, then every append extending
+                stored.RECLUSTER_UP_TO = up_to
+                with StoryIndex.open(temporary_index_dir(), model=model, create=True) as index:
 
-                def encode(texts, progress=None, index=index, vectors=vectors):  # each text embedded once
-                    missing = [t for t in dict.fromkeys(texts) if t not in vectors]
-                    if missing:
-                        vectors.update(zip(missing, index.embedder.encode(missing)))
-                    return np.stack([vectors[t] for t in texts])
+                    def encode(texts, progress=None, index=index, vectors=vectors):  # each text embedded once
+                        missing = [t for t in dict.fromkeys(texts) if t not in vectors]
+                        if missing:
+                            vectors.update(zip(missing, index.embedder.encode(missing)))
+                        return np.stack([vectors[t] for t in texts])
 
-                for start in range(0, len(articles), batch):
-                    index.add(articles[start:start + batch], encode=encode)
-                scores.append(score_index(index, labels, recluster=False)["bcubed_f1"])
-                if stored.RECLUSTER_UP_TO == 0:
-                    rebuilt = score_index(index, labels)["bcubed_f1"]
-        stored.RECLUSTER_UP_TO = limit
+                    for start in range(0, len(articles), batch):
+                        index.add(articles[start:start + batch], encode=encode)
+                    scores.append(score_index(index, labels, recluster=False)["bcubed_f1"])
+                    if not up_to:  # the last index, rebuilt from scratch
+                        rebuilt = score_index(index, labels)["bcubed_f1"]
+        finally:
+            stored.RECLUSTER_UP_TO = limit
         print(f"| {name} | {scores[0]:.3f} | {scores[1]:.3f} | {rebuilt:.3f} | {scores[0] - rebuilt:+.3f} / "
               f"{scores[1] - rebuilt:+.3f} |", flush=True)
 
