@@ -165,7 +165,7 @@ def _give_stories() -> None:
     story_index.mark_copies = lambda snapshot, db, new_keys: 0
 
     def given(snapshot, db, new_keys=None):
-        ids = db.ids(np.asarray(new_keys).tolist())
+        ids = {key: article_id for key, (article_id, _) in db.copy_groups(np.asarray(new_keys).tolist()).items()}
         story = {row["id"]: row["story"] for row in originals()}
         groups: dict[str, list[int]] = {}
         for key, article_id in ids.items():

@@ -258,14 +258,13 @@ class StoryIndex:
         Each match's ``same_story`` tells whether it belongs to the same stored story as ``article_id``.
         """
         key = self._key(article_id)
-        own = self._snapshot.db.paragraphs_of([key]).get(key, [])
-        vectors = self._snapshot.paragraphs.vectors(p.key for p in own)
+        own = self._snapshot.db.paragraph_keys_of([key]).get(key, [])
+        vectors = self._snapshot.paragraphs.vectors(own)
         filters = _filters(sources, exclude_sources, languages, exclude_languages, since, until)
-        terms = unpack(self._snapshot.db.terms([key]))
+        (terms,), (lang,) = self._snapshot.db.terms_and_languages([key])
         query = self._snapshot.articles.vectors([key])[0]
-        lang = self._snapshot.db.languages([key]).get(key)
         return self._search(
-            vectors, query, terms, lambda: lang, k=k, level=level, filters=filters, exclude=(key, own),
+            vectors, query, unpack([terms]), lambda: lang, k=k, level=level, filters=filters, exclude=(key, own),
             all_copies=all_copies,
         )
 
@@ -285,7 +284,7 @@ class StoryIndex:
             hits = [(key, score, []) for key, score in ranked[:k]] if all_copies else self._one_per_copies(ranked, k)
             matches = self._article_matches(hits, query_paragraphs)
         else:
-            deny = np.array([p.key for p in exclude[1]], dtype=np.int64) if exclude else None
+            deny = np.array(exclude[1], dtype=np.int64) if exclude else None
             allow = db.paragraph_keys(filters) if filters else None
             fetch = k if all_copies else k * COPY_OVERFETCH
             scores, keys = self._snapshot.paragraphs.search(query_paragraphs, fetch, allow=allow, deny=deny)
@@ -314,9 +313,8 @@ class StoryIndex:
         if not len(keys):
             return []
         weights = snapshot.term_weights
-        lexical = dot_rows(weights.weigh(unpack(snapshot.db.terms(keys))), weights.weigh(query_terms))
-        known = snapshot.db.languages(keys)
-        languages = [known.get(int(key)) for key in keys]
+        terms, languages = snapshot.db.terms_and_languages(keys)
+        lexical = dot_rows(weights.weigh(unpack(terms)), weights.weigh(query_terms))
         if len(set(languages) - {None}) > 1:  # candidates in several languages: words match only within one
             lang = query_language()
             if lang is not None:
@@ -328,14 +326,13 @@ class StoryIndex:
 
     def _one_per_copies(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float, list[str]]]:
         """The best-ranked article of each group of wire copies (first ``k`` groups), with the others' ids."""
-        db = self._snapshot.db
-        keys = [key for key, _ in ranked]
-        ids, originals = db.ids(keys), db.originals(keys)
+        groups = self._snapshot.db.copy_groups(key for key, _ in ranked)
         kept: dict[str, tuple[int, float, list[str]]] = {}
         for key, score in ranked:
-            group = originals.get(key) or ids[key]
+            article_id, original = groups[key]
+            group = original or article_id
             if group in kept:
-                kept[group][2].append(ids[key])
+                kept[group][2].append(article_id)
             elif len(kept) < k:
                 kept[group] = (key, score, [])
         return list(kept.values())
@@ -345,10 +342,12 @@ class StoryIndex:
         keys = [key for key, _, _ in hits]
         articles, paragraphs, stories = db.articles(keys), db.paragraphs_of(keys), db.stories_of(keys)
         originals = db.originals(keys)
+        owned = [paragraphs.get(key, []) for key in keys]
+        vectors = self._snapshot.paragraphs.vectors(p.key for own in owned for p in own)  # one read for all
+        ends = np.cumsum([len(own) for own in owned])
         matches = []
-        for key, score, copies in hits:
-            own = paragraphs.get(key, [])
-            evidence = self._snapshot.paragraphs.vectors(p.key for p in own) @ query_paragraphs.T
+        for (key, score, copies), own, end in zip(hits, owned, ends):
+            evidence = vectors[end - len(own):end] @ query_paragraphs.T
             row = int(np.argmax(evidence.max(axis=1)))
             match = _match(articles[key], score, own[row], float(evidence[row].max()), stories.get(key), originals.get(key))
             matches.append(replace(match, copies=copies) if copies else match)

@@ -350,10 +350,11 @@ class Database:
         row = self.connection.execute("SELECT key FROM articles WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else int(row[0])
 
-    def ids(self, keys: Iterable[int]) -> dict[int, str]:
-        """Article ids by row key."""
-        found: dict[int, str] = {}
-        found.update({int(k): i for k, i in self._select_in("SELECT key, id FROM articles WHERE key IN ({marks})", keys)})
+    def copy_groups(self, keys: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+        """Each article's id and the id of the article it copies (None if it is no copy), by row key."""
+        found: dict[int, tuple[str, str | None]] = {}
+        rows = self._select_in("SELECT key, id, duplicate_of FROM articles WHERE key IN ({marks})", keys)
+        found.update({int(k): (i, d) for k, i, d in rows})
         return found
 
     def articles(self, keys: Iterable[int]) -> dict[int, Article]:
@@ -363,13 +364,14 @@ class Database:
         found.update({int(row["key"]): _article(row, self.has_lang) for row in rows})
         return found
 
-    def languages(self, keys: Iterable[int]) -> dict[int, str | None]:
-        """The language of each of ``keys`` (None where unknown)."""
-        if not self.has_lang:
-            return {}
-        found: dict[int, str | None] = {}
-        found.update({int(k): lang for k, lang in self._select_in("SELECT key, lang FROM articles WHERE key IN ({marks})", keys)})
-        return found
+    def terms_and_languages(self, keys: Sequence[int]) -> tuple[list[bytes], list[str | None]]:
+        """Packed term counts and language (None where unknown) of the articles with ``keys``, in that order."""
+        lang = "lang" if self.has_lang else "NULL"
+        found: dict[int, tuple[bytes, str | None]] = {}
+        rows = self._select_in(f"SELECT key, terms, {lang} FROM articles WHERE key IN ({{marks}})", keys)
+        found.update({int(key): (blob, language) for key, blob, language in rows})
+        pairs = [found[int(key)] for key in keys]
+        return [blob for blob, _ in pairs], [language for _, language in pairs]
 
     def terms(self, keys: Sequence[int]) -> list[bytes]:
         """Packed term counts of the articles with ``keys``, in the same order."""
