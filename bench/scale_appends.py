@@ -162,10 +162,10 @@ def _give_stories() -> None:
     from storycluster.index import story_index
     from storycluster.stories import stored
 
-    story_index.mark_copies = lambda snapshot, db, new_keys: 0
+    story_index.mark_copies = lambda db, appended: 0
 
-    def given(snapshot, db, new_keys=None):
-        ids = {key: article_id for key, (article_id, _) in db.copy_groups(np.asarray(new_keys).tolist()).items()}
+    def given(snapshot, db, appended=None):
+        ids = {key: article_id for key, (article_id, _) in db.copy_groups(appended.keys.tolist()).items()}
         story = {row["id"]: row["story"] for row in originals()}
         groups: dict[str, list[int]] = {}
         for key, article_id in ids.items():

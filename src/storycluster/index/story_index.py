@@ -20,6 +20,7 @@ from ..records import Article, IndexInfo, Match, Story, StoryCoverage
 from ..store.base import IndexSnapshot, IndexStore, open_store
 from ..store.database import Filters, StoredParagraph
 from ..store.vectors import Filler, fill_in_place
+from ..stories.appended import Appended
 from ..stories.copies import mark_copies
 from ..text.language import article_language, detect_language, normalise_language
 from ..text.lexical import count_terms, document_frequencies, dot_rows, lexical_text, pack, unpack
@@ -446,8 +447,9 @@ class StoryIndex:
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :], fill=fill)
                     if vectors.title is not None:
                         snapshot.titles.add(np.array([article_key]), vectors.title[None, :], fill=fill)
-                mark_copies(snapshot, db, added)
-                update_stories(snapshot, db, added)
+                appended = Appended.search(snapshot, added)  # one search for the copies and the stories
+                mark_copies(db, appended)
+                update_stories(snapshot, db, appended)
                 db.set_meta(state)
         finally:
             self._reopen(writable=True)

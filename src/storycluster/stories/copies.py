@@ -9,12 +9,9 @@ show one of them unless asked for all.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
-import numpy as np
-
-from ..store.base import IndexSnapshot
 from ..store.database import Database
+from .appended import Appended
 
 MIN_COSINE = 0.9
 MIN_JACCARD = 0.5
@@ -37,16 +34,16 @@ def jaccard(a: set[int], b: set[int]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def mark_copies(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int]) -> int:
+def mark_copies(db: Database, appended: Appended) -> int:
     """Record ``duplicate_of`` for each new article that copies an earlier one; returns how many did.
 
     The original is the earliest indexed article of a group of copies, so every copy points at the same
     article.
     """
+    new_keys = appended.keys
     if not len(new_keys):
         return 0
-    new_keys = np.asarray(new_keys, dtype=np.int64)
-    scores, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), CANDIDATES + 1)
+    scores, neighbours = appended.nearest(CANDIDATES + 1)
     candidates = {int(k) for k in neighbours.ravel() if k >= 0} | set(new_keys.tolist())
     articles = db.articles(candidates)
     originals = db.originals(candidates)

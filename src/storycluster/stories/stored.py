@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +14,7 @@ from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
 from ..text.lexical import unpack
+from .appended import Appended
 from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories, full_text
 from .labels import headline
 from .online import extend_stories
@@ -99,10 +99,11 @@ def _table(snapshot: IndexSnapshot, keys: list[int], articles: list[Article]) ->
     )
 
 
-def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int] | None = None) -> None:
+def update_stories(snapshot: IndexSnapshot, db: Database, appended: Appended | None = None) -> None:
     """Bring the stored stories up to date inside a generation being written.
 
-    Without ``new_keys``, or when the new (or changed) articles are a large share of the index,
+    Without ``appended`` (the new or changed articles and their nearest neighbours), or when they are a
+    large share of the index,
     everything is re-clustered. Otherwise the cost follows the new articles, not the index:
 
     - when the stories holding one of their nearest neighbours hold at most ``RECLUSTER_UP_TO`` articles
@@ -114,12 +115,12 @@ def update_stories(snapshot: IndexSnapshot, db: Database, new_keys: Sequence[int
     membership overlaps.
     """
     db.drop_empty_stories()
-    if new_keys is None or len(new_keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not db.has_stories():
+    if appended is None or len(appended.keys) >= FULL_RECLUSTER_SHARE * len(snapshot.articles) or not db.has_stories():
         db.replace_stories(assign_ids(cluster_snapshot(snapshot), db.memberships(), db))
         return
-    new_keys = np.asarray(new_keys, dtype=np.int64)
+    new_keys = appended.keys
     config = StoryConfig(embedding_model=snapshot.manifest.model)
-    _, neighbours = snapshot.articles.search(snapshot.articles.vectors(new_keys), config.n_neighbours + 1)
+    _, neighbours = appended.nearest(config.n_neighbours + 1)
     fresh = set(new_keys.tolist())
     stored = {k: s for k, s in db.stories_of(int(k) for k in np.unique(neighbours) if k >= 0).items() if k not in fresh}
     touched = {stored[int(k)] for k in np.unique(neighbours[:, : NEIGHBOURS + 1]) if int(k) in stored}
