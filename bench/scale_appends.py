@@ -22,7 +22,8 @@ index: the seconds of one ``add`` of 1,000 new articles (embedding excluded, sto
 how: re-clustering the touched stories or extending the stored ones), that process's peak RSS, the
 index's disk size per article (the current generation's files, and in brackets the whole directory
 after the append: format 1 keeps the previous generation's full copy for readers), and the p50/p95 of
-``similar_to`` (by id) and of a search of the article vectors by a vector.
+``similar_to`` (by id), of ``similar`` (by the text of a paragraph: embedding included) and of a search of the
+article vectors by a vector.
 
     .venv/bin/python bench/scale_appends.py [--sizes 10000 100000 1000000] [--main /path/to/main/src]
 
@@ -223,10 +224,17 @@ def child_query(index: Path, size: int) -> dict:
 
     rng = np.random.default_rng(1)
     rows = originals()
-    ids = [copy_of(rows[n % len(rows)], n // len(rows)).id for n in rng.integers(0, size, QUERIES).tolist()]
+    picked = [copy_of(rows[n % len(rows)], n // len(rows)) for n in rng.integers(0, size, QUERIES).tolist()]
+    ids = [article.id for article in picked]
+    texts = [article.text.split("\n\n")[0][:600] for article in picked]  # a paragraph-long query text
     with StoryIndex.open(index) as story_index:
-        by_id, by_vector = [], []
+        by_id, by_vector, by_text = [], [], []
         snapshot = story_index._snapshot
+        story_index.similar(texts[0], k=10)  # the embedding model loads once
+        for text in texts:
+            started = time.perf_counter()
+            story_index.similar(text, k=10)
+            by_text.append((time.perf_counter() - started) * 1000)
         for article_id in ids:
             started = time.perf_counter()
             story_index.similar_to(article_id, k=10)
@@ -239,6 +247,7 @@ def child_query(index: Path, size: int) -> dict:
         "disk_bytes": generation_bytes(index),
         "by_id_p50": percentile(by_id, 50), "by_id_p95": percentile(by_id, 95),
         "by_vector_p50": percentile(by_vector, 50), "by_vector_p95": percentile(by_vector, 95),
+        "by_text_p50": percentile(by_text, 50), "by_text_p95": percentile(by_text, 95),
         "reader_peak_rss_mb": peak_rss_mb(),
     }
 
@@ -309,7 +318,7 @@ def _measure(code: Path, name: str, source: Path, size: int) -> dict:
         f"| {size:,} | {name} | {append['seconds']:.2f} | {append['story_seconds']:.2f} ({_story_work(append)}) "
         f"| {append['peak_rss_mb']:.0f} "
         f"| {query['disk_bytes'] / 2**20 / size * 1000:.1f} ({append['directory_bytes'] / 2**20 / (size + APPEND) * 1000:.1f}) "
-        f"| {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} "
+        f"| {query['by_id_p50']:.1f} / {query['by_id_p95']:.1f} | {query['by_text_p50']:.1f} / {query['by_text_p95']:.1f} "
         f"| {query['by_vector_p50']:.2f} / {query['by_vector_p95']:.2f} | {query['reader_peak_rss_mb']:.0f} |",
         flush=True,
     )
@@ -339,9 +348,10 @@ def main() -> None:
     print(f"{APPEND:,}-article append (embedding excluded, stories kept current), {QUERIES} queries; "
           f"measured under load (other agents share the 2 cores)")
     print("| articles | code | append s | of which story update s (how) | append peak RSS MB "
-          "| disk MB / 1k articles: generation (directory) | similar_to p50 / p95 ms | vector search p50 / p95 ms "
+          "| disk MB / 1k articles: generation (directory) | similar_to p50 / p95 ms | similar (a paragraph's text) "
+          "p50 / p95 ms | vector search p50 / p95 ms "
           "| reader peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         if size > GIVEN_PAST:
             _measure(branch, "branch", _built(branch, "branch", size), size)
