@@ -102,12 +102,24 @@ class Corpus:
         return [bcubed(self.labels, cut_merges(self.n, *merges, t))[2] for t in thresholds]
 
 
-def _regression(corpora: list[Corpus], features: tuple[str, ...]) -> LogisticRegression:
+def training_set(corpora: list[Corpus], features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs of ``corpora``: signals, truth, and weights that give every corpus the same weight."""
     x = np.concatenate([c.matrix(features) for c in corpora])
     y = np.concatenate([c.truth for c in corpora])
     weight = np.concatenate([np.full(len(c.truth), 1.0 / max(len(c.truth), 1)) for c in corpora])
-    model = LogisticRegression(C=C, max_iter=5000)
-    return model.fit(x, y, sample_weight=weight * len(weight) / weight.sum())
+    return x, y, weight * len(weight) / weight.sum()
+
+
+def _regression(corpora: list[Corpus], features: tuple[str, ...]) -> LogisticRegression:
+    x, y, weight = training_set(corpora, features)
+    return LogisticRegression(C=C, max_iter=5000).fit(x, y, sample_weight=weight)
+
+
+def best_threshold(model, corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[float, np.ndarray]:
+    """The threshold of ``model`` best on the mean *and* the worst F1 over ``corpora``, and the F1 grid
+    (corpora x thresholds) behind the choice. ``model`` has ``probability(signals, cross)``."""
+    grid = np.array([c.scores(model, thresholds) for c in corpora])
+    return float(thresholds[int(np.argmax(grid.mean(axis=0) + grid.min(axis=0)))]), grid
 
 
 def fit(corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS,
@@ -125,9 +137,8 @@ def fit(corpora: list[Corpus], thresholds: tuple[float, ...] = THRESHOLDS,
         dense_features, tuple(np.round(dense.coef_[0], 6).tolist()), round(float(dense.intercept_[0]), 6),
         threshold=0.5, fitted_on=tuple(c.name for c in corpora),
     )
-    grid = np.array([c.scores(model, thresholds) for c in corpora])
-    best = int(np.argmax(grid.mean(axis=0) + grid.min(axis=0)))
-    return PairModel(**{**model.__dict__, "threshold": float(thresholds[best])}), grid
+    threshold, grid = best_threshold(model, corpora, thresholds)
+    return PairModel(**{**model.__dict__, "threshold": threshold}), grid
 
 
 def main() -> None:
