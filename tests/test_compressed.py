@@ -24,7 +24,7 @@ from test_segments import KILLER, port, segment_files
 from storycluster import StoryIndex
 from storycluster.store import segments as segments_module
 from storycluster.store.check import check_index
-from storycluster.store.compressed import CompressedVectors, load_segment
+from storycluster.store.compressed import RERANK, CompressedVectors, load_segment
 from storycluster.store.segments import SegmentedVectors
 from storycluster.store.vectors import VectorSet
 
@@ -105,6 +105,25 @@ def test_compressed_segments_answer_like_exact_search_through_removals_merges_an
     with pytest.raises(ValueError, match="wrong size"):
         load_segment(tmp_path / "short.faiss")
     assert isinstance(load_segment(tmp_path / "c.faiss"), VectorSet)
+
+
+def test_several_compressed_segments_read_only_the_best_candidates_of_all_of_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(segments_module, "COMPRESSED_FROM", 2_000)
+    monkeypatch.setattr(segments_module, "EXACT_UP_TO", 1_000)
+    everything = clustered(9_000, 2)
+    every_key = np.arange(1, 9_001, dtype=np.int64)
+    segmented = SegmentedVectors(DIMENSION, [], np.zeros(0, np.int64))
+    for name, start, end in (("a", 0, 3_000), ("b", 3_000, 6_000), ("c", 6_000, 9_000)):
+        segmented = append(segmented, tmp_path, f"{name}.faiss", every_key[start:end], everything[start:end])
+    assert [type(vectors).__name__ for _, vectors in segmented.segments] == ["CompressedVectors"] * 3
+    read = []
+    rows = CompressedVectors._rows
+    monkeypatch.setattr(CompressedVectors, "_rows", lambda self, positions: read.append(len(positions)) or rows(self, positions))
+    queries = clustered(1, 3)
+    scores, found = segmented.search(queries, 10)
+    assert sum(read) <= RERANK < 3 * RERANK  # one pool of candidates, not RERANK rows from each segment
+    expected_scores, expected = exact_search(everything, every_key, queries, 10)
+    assert len(set(found[0]) & set(expected[0])) >= 9 and np.allclose(scores, expected_scores, atol=1e-5)
 
 
 ARTICLES = 48  # one paragraph each

@@ -6,7 +6,8 @@ size), then the segment's keys in ascending order, then its float32 vectors in t
 trailer saying where the keys start. A reader loads the codes and keys into memory; the float32 rows stay
 on disk and are read with ``pread`` when needed (the page cache holds them, not the reader: a memory
 mapping would count every row it ever touched in the reader's RSS). A search takes the ``RERANK`` best
-candidates by code and re-scores them exactly, so scores are exact cosines and :meth:`vectors` returns
+candidates by code and re-scores them exactly (a set of several such segments pools their candidates and
+reads only the best ``RERANK`` of all, not as many from each), so scores are exact cosines and :meth:`vectors` returns
 the stored vectors, as for the other segments. Being one file, such a segment is written, checksummed,
 published, merged and removed exactly like the others.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .vectors import VectorSet
+from .vectors import VectorSet, best
 
 RERANK = 64  # candidates re-scored exactly against the float32 rows (per query)
 _MAGIC = b"SCSQ8RR1"
@@ -130,17 +131,28 @@ class CompressedVectors(VectorSet):
             allow = np.asarray(allow, dtype=np.int64)
             return super().search(queries, k, allow=allow[self.contains(allow)], deny=deny)
         k = max(1, min(k, len(self)))
-        _, candidates = super().search(queries, max(k, RERANK), deny=deny, coarse=coarse)
-        found = candidates >= 0
-        held = np.unique(candidates[found])
-        rows = self._rows(np.searchsorted(self._keys, held))
-        scores = np.full(candidates.shape, -np.inf, dtype=np.float32)
-        scores[found] = np.einsum(
-            "ij,ij->i", rows[np.searchsorted(held, candidates[found])], queries[np.nonzero(found)[0]]
-        )
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(candidates, order, 1)
-        return top_scores, np.where(np.isfinite(top_scores), top_keys, -1)
+        _, candidates = self.candidates(queries, max(k, RERANK), deny=deny, coarse=coarse)
+        return best(self.rescore(queries, candidates), candidates, k)
+
+    def candidates(
+        self, queries: np.ndarray, k: int, *, deny: np.ndarray | None = None,
+        coarse: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best keys by code and their approximate scores (no row is read): what :meth:`rescore`
+        turns into exact ones, here or, for several segments, after their candidates were pooled."""
+        return super().search(np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32), k, deny=deny, coarse=coarse)
+
+    def rescore(self, queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Exact scores of ``keys[i, j]`` against ``queries[i]``, read from the stored rows; ``-inf`` where a
+        key is -1 or not in this segment."""
+        held = (keys >= 0) & self.contains(keys)
+        scores = np.full(keys.shape, -np.inf, dtype=np.float32)
+        if not held.any():
+            return scores
+        unique = np.unique(keys[held])
+        rows = self._rows(np.searchsorted(self._keys, unique))
+        scores[held] = np.einsum("ij,ij->i", rows[np.searchsorted(unique, keys[held])], queries[np.nonzero(held)[0]])
+        return scores
 
     def _rows(self, positions: np.ndarray) -> np.ndarray:
         """The float32 rows at ``positions``, read with ``pread``: a few one by one, many by dense spans."""

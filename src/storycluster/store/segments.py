@@ -25,9 +25,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .compressed import CompressedVectors, compressed_index, load_segment
+from .compressed import RERANK, CompressedVectors, compressed_index, load_segment
 from .manifest import file_checksum
-from .vectors import EXACT_UP_TO, TRAIN_SAMPLE, Filler, VectorSet, fill_in_place
+from .vectors import EXACT_UP_TO, TRAIN_SAMPLE, Filler, VectorSet, best, fill_in_place
 
 FANOUT = 8
 INVERTED_FROM = 1_000  # fewer vectors than this make an exact segment, whatever the set's size
@@ -151,30 +151,33 @@ class SegmentedVectors:
         for shared in self._sharing_lists() if allow is None else []:  # one coarse search for them all
             assigned = shared[0].assign(queries)
             coarse.update((id(vectors), assigned) for vectors in shared)
+        compressed, pooled = [], []  # compressed segments' candidates by code, re-scored together below
         for first, last, vectors, dead in self._parts():
             denied = dead if deny is None else np.concatenate([dead, np.asarray(deny, dtype=np.int64)])
+            denied = denied if len(denied) else None
+            if allow is None and isinstance(vectors, CompressedVectors):
+                compressed.append(vectors)
+                pooled.append(vectors.candidates(queries, max(k, RERANK), deny=denied, coarse=coarse.get(id(vectors))))
+                continue
             held = None
             if allow is not None:  # allowed keys are live rows: those in this segment's range are in it
                 held = np.asarray(allow, dtype=np.int64)
                 held = np.setdiff1d(held[(held >= first) & (held <= last)], dead)
                 if not len(held):
                     continue
-            found_scores, found_keys = vectors.search(
-                queries, k, allow=held, deny=denied if len(denied) else None, coarse=coarse.get(id(vectors))
-            )
+            found_scores, found_keys = vectors.search(queries, k, allow=held, deny=denied, coarse=coarse.get(id(vectors)))
             scores.append(found_scores)
             keys.append(found_keys)
+        if pooled:  # the best candidates of all of them by code, then each read exactly from its segment
+            _, candidates = best(np.hstack([s for s, _ in pooled]), np.hstack([c for _, c in pooled]), max(k, RERANK))
+            exact = np.full(candidates.shape, -np.inf, dtype=np.float32)
+            for vectors in compressed:
+                exact = np.maximum(exact, vectors.rescore(queries, candidates))
+            scores.append(exact)
+            keys.append(candidates)
         if not scores:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-        scores, keys = np.hstack(scores), np.hstack(keys)
-        scores = np.where(keys >= 0, scores, -np.inf)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(keys, order, 1)
-        if top_keys.shape[1] < k:
-            pad = k - top_keys.shape[1]
-            top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-            top_keys = np.pad(top_keys, ((0, 0), (0, pad)), constant_values=-1)
-        return top_scores.astype(np.float32), top_keys
+        return best(np.hstack(scores), np.hstack(keys), k)
 
     # -- writing ---------------------------------------------------------------------------------
 

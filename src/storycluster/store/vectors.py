@@ -177,6 +177,18 @@ class VectorSet:
             return self.index.quantizer.search(queries, min(NPROBE, self.index.nlist))
 
 
+def best(scores: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` highest ``scores`` of each row with their ``keys`` (-1 and ``-inf`` where fewer are found)."""
+    scores = np.where(keys >= 0, scores, -np.inf).astype(np.float32, copy=False)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(keys, order, 1)
+    if top_keys.shape[1] < k:
+        pad = k - top_keys.shape[1]
+        top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        top_keys = np.pad(top_keys, ((0, 0), (0, pad)), constant_values=-1)
+    return top_scores, np.where(np.isfinite(top_scores), top_keys, -1)
+
+
 @contextlib.contextmanager
 def _single_threaded(enabled: bool) -> Iterator[None]:
     """Search a few queries on one thread: OpenMP's spinning threads cost 100x on a busy machine
