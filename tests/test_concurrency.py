@@ -164,21 +164,21 @@ def test_readers_always_see_one_complete_snapshot(small_index, tmp_path, capsys)
 
 
 def test_a_reader_retries_when_a_writer_removes_the_generation_it_was_opening(small_index, monkeypatch):
-    from storycluster.store.vectors import VectorSet
+    from storycluster.store import segments
 
     writer = StoryIndex.open(small_index)
-    real_load = VectorSet.load
+    real_opened = segments._opened
     raced = []
 
-    def load(path, *args, **kwargs):
+    def opened(path):
         if not raced:  # between reading the generation record and loading its files, a writer publishes twice
             raced.append(path)
             for b in range(2):
                 writer.add([Article(id=f"race-{b}", text=f"A ferry race number {b} was held in the bay today.")])
             assert stray_files(small_index) == set() and not (small_index / "g000002.df.npy").exists()
-        return real_load(path, *args, **kwargs)
+        return real_opened(path)
 
-    monkeypatch.setattr(VectorSet, "load", load)
+    monkeypatch.setattr(segments, "_opened", opened)
     with StoryIndex.open(small_index) as reader:
         assert raced and len(reader) == 6 and "race-1" in reader
     writer.close()

@@ -196,6 +196,19 @@ KILLER = textwrap.dedent(
 )
 
 
+def test_reopening_after_an_append_shares_the_segments_it_already_loaded(tmp_path, embedder):
+    path = tmp_path / "index"
+    with StoryIndex.open(path, create=True) as index:
+        index.add([port(0), port(1)])
+        first = index._snapshot.articles.segments[0][1]
+        with StoryIndex.open(path) as reader:  # another snapshot of the same generation in this process
+            assert reader._snapshot.articles.segments[0][1] is first
+        index.add([port(2)])  # a second segment; the first is not read again
+        assert [vectors for _, vectors in index._snapshot.articles.segments][0] is first
+        assert len(index._snapshot.articles.segments) == 2
+        assert index.similar_to("port-0", k=2)[0].id in {"port-1", "port-2"}
+
+
 @pytest.mark.parametrize("point", ["before-commit", "merge"])
 def test_a_writer_killed_mid_append_or_mid_merge_leaves_the_previous_generation(tmp_path, embedder, point):
     path = tmp_path / "index"
