@@ -391,10 +391,15 @@ class Database:
         return found
 
     def paragraph_keys_of(self, article_keys: Iterable[int]) -> dict[int, list[int]]:
-        """The keys of each article's paragraphs, in order (without reading their texts)."""
+        """The keys of each article's paragraphs, in order (without reading their texts).
+
+        An article's paragraphs are inserted in order, so their keys ascend with their positions: ordered by
+        key, the query reads the index on ``article`` alone and no table row: 0.25 s instead of 1.5-2.0 s for
+        the 165,000 paragraphs of 35,000 articles of a million-article index (``ORDER BY article, position``).
+        """
         found: dict[int, list[int]] = {}
         rows = self._select_in(
-            "SELECT key, article FROM paragraphs WHERE article IN ({marks}) ORDER BY article, position", article_keys
+            "SELECT key, article FROM paragraphs WHERE article IN ({marks}) ORDER BY article, key", article_keys
         )
         for key, article in rows:
             found.setdefault(int(article), []).append(int(key))
