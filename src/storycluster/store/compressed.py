@@ -140,7 +140,7 @@ class CompressedVectors(VectorSet):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best keys by code and their approximate scores (no row is read): what :meth:`rescore`
         turns into exact ones, here or, for several segments, after their candidates were pooled."""
-        return super().search(np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32), k, deny=deny, coarse=coarse)
+        return super().search(queries, k, deny=deny, coarse=coarse)
 
     def rescore(self, queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Exact scores of ``keys[i, j]`` against ``queries[i]``, read from the stored rows; ``-inf`` where a

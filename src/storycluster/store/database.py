@@ -373,12 +373,6 @@ class Database:
         pairs = [found[int(key)] for key in keys]
         return [blob for blob, _ in pairs], [language for _, language in pairs]
 
-    def terms(self, keys: Sequence[int]) -> list[bytes]:
-        """Packed term counts of the articles with ``keys``, in the same order."""
-        found: dict[int, bytes] = {}
-        found.update({int(key): blob for key, blob in self._select_in("SELECT key, terms FROM articles WHERE key IN ({marks})", keys)})
-        return [found[int(key)] for key in keys]
-
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""
         found: dict[int, list[StoredParagraph]] = {}

@@ -103,8 +103,7 @@ def update_stories(snapshot: IndexSnapshot, db: Database, appended: Appended | N
     """Bring the stored stories up to date inside a generation being written.
 
     Without ``appended`` (the new or changed articles and their nearest neighbours), or when they are a
-    large share of the index,
-    everything is re-clustered. Otherwise the cost follows the new articles, not the index:
+    large share of the index, everything is re-clustered. Otherwise the cost follows the new articles, not the index:
 
     - when the stories holding one of their nearest neighbours hold at most ``RECLUSTER_UP_TO`` articles
       in all, those stories and the new articles are re-clustered together (stories can split and merge);
@@ -150,7 +149,7 @@ def _extend(
     lists = [[row.get(k, -1) for k in by_row[key]] for key, s in zip(keys, stories) if s < 0]
     articles = db.articles(keys)
     table = _table(snapshot, keys, [articles[k] for k in keys])
-    words = snapshot.term_weights.weigh(unpack(db.terms(keys)))
+    words = snapshot.term_weights.weigh(unpack(db.terms_and_languages(keys)[0]))
     labels = extend_stories(table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config, words)
     # every group holding a new article, whole: the members of its stored stories and its new articles
     joined: dict[int, list[int]] = defaultdict(list)
