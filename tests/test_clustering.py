@@ -150,3 +150,35 @@ def test_real_model_separates_events_of_two_ecbplus_topics(embedder, bench_dir, 
     precision, recall, f1 = bcubed(labels, [predicted[r["id"]] for r in rows])
     assert precision == 1.0 and f1 >= 0.9, (precision, recall, f1)
     assert len(set(predicted.values())) <= 5
+
+
+def test_term_weights_are_scikit_learns_tfidf_per_language(bench_dir) -> None:
+    """Word and name TF-IDF are fitted per language, as ``TfidfVectorizer`` would fit each language's texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from storycluster.text.lexical import TOKEN_PATTERN, name_tokens
+
+    with open(bench_dir / "og2021_dev.jsonl", encoding="utf-8") as lines:
+        rows = [json.loads(line) for _, line in zip(range(400), lines)]
+    texts, languages = [r["title"] for r in rows], [r["lang"] for r in rows]
+    config = StoryConfig()
+    similarity = StorySimilarity(config, texts, languages)
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, len(texts), 5000), rng.integers(0, len(texts), 5000)
+    ours = similarity.lexical(left, right)
+    for language in ("en", "pt", "es"):
+        members = np.flatnonzero(np.array(languages) == language)
+        group = [texts[i] for i in members]
+        words = TfidfVectorizer(
+            sublinear_tf=True, token_pattern=TOKEN_PATTERN, stop_words="english", ngram_range=(1, 2),
+            min_df=config.min_df, max_df=config.max_df,
+        ).fit_transform(group)
+        names = TfidfVectorizer(sublinear_tf=True, analyzer=name_tokens).fit_transform(group)
+        row = {key: i for i, key in enumerate(members)}
+        inside = np.isin(left, members) & np.isin(right, members)
+        assert inside.sum() > 100
+        for matrix, mine in ((words, ours[0]), (names, ours[1])):
+            a = matrix[[row[i] for i in left[inside]]]
+            b = matrix[[row[i] for i in right[inside]]]
+            assert np.allclose(np.asarray(a.multiply(b).sum(axis=1)).ravel(), mine[inside], atol=1e-5)
+    assert ours[0][np.array(languages)[left] != np.array(languages)[right]].max() == 0  # languages never meet

@@ -186,6 +186,28 @@ def test_text_query_imports_neither_torch_nor_sklearn(cache_env, seed_index_dir)
     assert len(result.stdout.splitlines()) == 1 and '"id"' in result.stdout
 
 
+def test_an_append_with_its_story_update_imports_no_sklearn(cache_env, seed_index_dir, tmp_path):
+    """``storycluster index`` into an index keeps its stories current without scikit-learn (2.7 s to import):
+    term and name counts are our own."""
+    shutil.copytree(seed_index_dir, tmp_path / "index")
+    articles = tmp_path / "more.jsonl"
+    articles.write_text(json.dumps({"id": "later", "text": "Wagner sent air defence systems to Hezbollah."}) + "\n")
+    code = (
+        "import sys\n"
+        "from storycluster.cli.main import main\n"
+        f"main(['index', {str(articles)!r}, '--index', {str(tmp_path / 'index')!r}], standalone_mode=False)\n"
+        f"main(['stories', '--index', {str(tmp_path / 'index')!r}], standalone_mode=False)\n"
+        "assert 'sklearn' not in sys.modules\n"
+    )
+    env = {**os.environ, "STORYCLUSTER_CACHE": str(cache_env.parent.parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    indexed, story = result.stdout.splitlines()
+    assert json.loads(indexed)["added"] == 1 and "later" in json.loads(story)["articles"]  # joined the seed's story
+
+
 def test_first_and_last_feed_forward_outputs_stay_float():
     names = [f"/transformer/encoder/layer.{i}/{part}/MatMul" for i in range(6) for part in ("intermediate/dense", "output/dense")]
     assert onnx_backend._kept_float([*names, "Attention_0"]) == [

@@ -21,6 +21,7 @@ from storycluster.embed.use import threads
 from storycluster.index.models import choose_model
 from storycluster.service.app import create_app
 from storycluster.text.language import detect_language, normalise_language
+from storycluster.text.lexical import count_names, lexical_text, pack
 
 LEGACY_INDEX = Path(__file__).parent / "data" / "index-v0.1"
 
@@ -193,7 +194,7 @@ def test_choose_model_keeps_english_for_english_input():
     assert choose_model([WORLD[0], WORLD[1]])[0] == "universal-sentence-encoder-multilingual-v3"  # half in Portuguese
 
 
-def test_an_old_index_shows_no_language_until_written_then_all(tmp_path, embedder):
+def test_an_old_index_shows_no_language_or_names_until_written_then_all(tmp_path, embedder):
     path = tmp_path / "index"
     shutil.copytree(LEGACY_INDEX, path)
     with StoryIndex.open(path) as index:
@@ -204,6 +205,10 @@ def test_an_old_index_shows_no_language_until_written_then_all(tmp_path, embedde
         index.add([Article(id="later", text="Heavy rain flooded villages along the Danube in Bavaria.")])
         assert index.get(article_id).lang == "en" and index.get("later").lang == "en"
         assert {m.id for m in index.similar("Hezbollah", languages=["en"])} == {article_id, "later"}
+        db, articles = index._snapshot.db, [index.get(article_id), index.get("later")]
+        counted = count_names([lexical_text(a.title, a.text) for a in articles])  # the old article's too
+        assert db.name_counts([db.article_key(a.id) for a in articles]) == [pack(row) for row in counted]
+        assert counted[0].nnz > 10
 
 
 def test_the_multilingual_embedder(multilingual_embedder, monkeypatch):

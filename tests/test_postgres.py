@@ -40,7 +40,7 @@ def synthetic(pg_databases) -> tuple[str, np.ndarray]:
             for i in range(ARTICLES):
                 source = "rare" if i % RARE_EVERY == 0 else "common"
                 article = Article(id=f"a{i}", text=f"article {i}", source=source, published=f"2024-01-{1 + i % 28:02d}T12:00:00+00:00")
-                key, [paragraph] = db.insert_article(article, [article.text], b"")
+                key, [paragraph] = db.insert_article(article, [article.text], b"", b"")
                 keys.append(key)
                 paragraph_keys.append(paragraph)
             snapshot.articles.add(np.array(keys), vectors)

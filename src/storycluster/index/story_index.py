@@ -23,7 +23,7 @@ from ..store.vectors import Filler, fill_in_place
 from ..stories.appended import Appended
 from ..stories.copies import mark_copies
 from ..text.language import article_language, detect_language, normalise_language
-from ..text.lexical import count_terms, document_frequencies, dot_rows, lexical_text, pack, unpack
+from ..text.lexical import count_names, count_terms, document_frequencies, dot_rows, lexical_text, pack, unpack
 from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
@@ -433,7 +433,8 @@ class StoryIndex:
         todo = [a if a.lang else replace(a, lang=article_language(a.title, a.text)) for a in todo]
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
         embedded = self._embed(todo, split, progress, encode, self.embedder.max_words)
-        terms = count_terms([lexical_text(a.title, a.text) for a in todo])
+        texts = [lexical_text(a.title, a.text) for a in todo]
+        terms, names = count_terms(texts), count_names(texts)
         snapshot = self._snapshot
         try:
             with snapshot.next_generation(vectors_changed=True) as db:
@@ -441,7 +442,7 @@ class StoryIndex:
                 snapshot.df = snapshot.df + document_frequencies(terms)
                 added = []
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
-                    article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]))
+                    article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]), pack(names[row]))
                     added.append(article_key)
                     snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs, fill=fill)
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :], fill=fill)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..records import Article
 from ..text.language import article_language
+from ..text.lexical import count_names, lexical_text, pack
 from .manifest import utc_now
 
 SCHEMA = """
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS articles (
     added TEXT NOT NULL,
     terms BLOB NOT NULL,
     duplicate_of TEXT,
-    lang TEXT
+    lang TEXT,
+    names BLOB
 );
 CREATE TABLE IF NOT EXISTS paragraphs (
     key INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,26 +142,43 @@ class Database:
         self.connection.executescript(SCHEMA)
 
     @functools.cached_property
+    def columns(self) -> frozenset[str]:
+        """The columns of the articles table (indexes written by older versions lack the newer ones)."""
+        cursor = self.connection.execute("SELECT * FROM articles WHERE FALSE")
+        return frozenset(column[0] for column in cursor.description)
+
+    @property
     def has_lang(self) -> bool:
         """Whether the articles table has the ``lang`` column (indexes written before it existed do not)."""
-        cursor = self.connection.execute("SELECT * FROM articles WHERE FALSE")
-        return "lang" in {column[0] for column in cursor.description}
+        return "lang" in self.columns
 
     def upgrade(self) -> None:
         """Bring a writable database written by an older version up to the current schema.
 
         Adds the ``lang`` column and fills it in for the stored articles (identified from their text, as
-        new articles are), so an old index becomes filterable by language the first time it is written to.
+        new articles are), so an old index becomes filterable by language the first time it is written to;
+        adds the ``names`` column and counts the stored articles' names and numbers, as a new article's are.
         """
-        if self.has_lang:
-            return
-        self.connection.execute("ALTER TABLE articles ADD COLUMN lang TEXT")
-        self.connection.execute("CREATE INDEX IF NOT EXISTS articles_lang ON articles(lang)")
-        found = [(article_language(title, text), key) for key, title, text in self.connection.execute(
-            "SELECT key, title, text FROM articles"
-        ).fetchall()]
-        self.connection.executemany("UPDATE articles SET lang = ? WHERE key = ?", found)
-        self.has_lang = True
+        columns = self.columns
+        if "lang" not in columns:
+            self.connection.execute("ALTER TABLE articles ADD COLUMN lang TEXT")
+            self.connection.execute("CREATE INDEX IF NOT EXISTS articles_lang ON articles(lang)")
+            self._fill("lang", lambda rows: [article_language(title, text) for title, text in rows])
+        if "names" not in columns:
+            blob = "BLOB" if isinstance(self.connection, sqlite3.Connection) else "BYTEA"
+            self.connection.execute(f"ALTER TABLE articles ADD COLUMN names {blob}")
+            self._fill("names", lambda rows: [pack(row) for row in count_names([lexical_text(*r) for r in rows])])
+        self.__dict__.pop("columns", None)
+
+    def _fill(self, column: str, values: Callable[[list[tuple[str | None, str]]], list[Any]]) -> None:
+        """Set ``column`` of every article to ``values`` of the (title, text) of a chunk of articles."""
+        keys = [int(key) for (key,) in self.connection.execute("SELECT key FROM articles").fetchall()]
+        for chunk in _chunks(keys, 10_000):
+            rows = list(self._select_in("SELECT key, title, text FROM articles WHERE key IN ({marks})", chunk))
+            found = values([(title, text) for _, title, text in rows])
+            self.connection.executemany(
+                f"UPDATE articles SET {column} = ? WHERE key = ?", list(zip(found, (int(row[0]) for row in rows)))
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -201,15 +220,18 @@ class Database:
             self.connection.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
         return article_keys, paragraph_keys, terms
 
-    def insert_article(self, article: Article, paragraphs: Sequence[str], terms: bytes) -> tuple[int, list[int]]:
-        """Insert one article, its packed term counts and its paragraphs; returns the article and paragraph keys."""
+    def insert_article(
+        self, article: Article, paragraphs: Sequence[str], terms: bytes, names: bytes
+    ) -> tuple[int, list[int]]:
+        """Insert one article, its packed term and name counts and its paragraphs; returns the article and
+        paragraph keys."""
         row = self.connection.execute(
-            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms, lang)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
+            "INSERT INTO articles (id, title, text, source, url, published, extra, content_hash, added, terms, lang,"
+            " names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING key",
             (
                 article.id, article.title, article.text, article.source, article.url, article.published,
                 json.dumps(article.extra, ensure_ascii=False, default=str), article.content_hash, utc_now(), terms,
-                article.lang,
+                article.lang, names,
             ),
         ).fetchone()
         article_key = int(row[0])
@@ -360,8 +382,12 @@ class Database:
     def articles(self, keys: Iterable[int]) -> dict[int, Article]:
         """Articles by row key (keys that do not exist are left out)."""
         found: dict[int, Article] = {}
-        rows = self._select_in("SELECT * FROM articles WHERE key IN ({marks})", keys)
-        found.update({int(row["key"]): _article(row, self.has_lang) for row in rows})
+        lang = "lang" if self.has_lang else "NULL AS lang"
+        rows = self._select_in(
+            f"SELECT key, id, title, text, source, url, published, extra, {lang} FROM articles WHERE key IN ({{marks}})",
+            keys,
+        )
+        found.update({int(row["key"]): _article(row) for row in rows})
         return found
 
     def terms_and_languages(self, keys: Sequence[int]) -> tuple[list[bytes], list[str | None]]:
@@ -372,6 +398,12 @@ class Database:
         found.update({int(key): (blob, language) for key, blob, language in rows})
         pairs = [found[int(key)] for key in keys]
         return [blob for blob, _ in pairs], [language for _, language in pairs]
+
+    def name_counts(self, keys: Sequence[int]) -> list[bytes]:
+        """Packed name and number counts (:func:`.text.lexical.count_names`) of the articles with ``keys``, in
+        that order."""
+        found = dict(self._select_in("SELECT key, names FROM articles WHERE key IN ({marks})", keys))
+        return [found[int(key)] for key in keys]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""
@@ -421,10 +453,10 @@ class Database:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
 
-def _article(row: sqlite3.Row, has_lang: bool) -> Article:
+def _article(row: sqlite3.Row) -> Article:
     return Article(
         id=row["id"], text=row["text"], title=row["title"], source=row["source"], url=row["url"],
-        published=row["published"], extra=json.loads(row["extra"]), lang=row["lang"] if has_lang else None,
+        published=row["published"], extra=json.loads(row["extra"]), lang=row["lang"],
     )
 
 

@@ -27,7 +27,7 @@ from .clustering import (
 
 def extend_stories(
     table: ArticleTable, stories: np.ndarray, sizes: np.ndarray, neighbours: np.ndarray,
-    config: StoryConfig | None = None, words: sp.csr_matrix | None = None,
+    config: StoryConfig | None = None, words: sp.csr_matrix | None = None, names: sp.csr_matrix | None = None,
 ) -> np.ndarray:
     """A group label per row of ``table`` after the new rows join the stored stories or each other.
 
@@ -36,13 +36,14 @@ def extend_stories(
     ``neighbours[r]`` are the rows of the r-th new row's nearest articles, nearest first, as an index
     search returns them (the row itself first; -1: none). Rows of one stored story always share a label;
     rows with equal labels form one story. ``words`` are the rows' word TF-IDF weighed against the whole
-    index (None: fitted on the table, see :class:`.clustering.StorySimilarity`).
+    index, ``names`` their stored name and number counts (None: both from the table's texts, see
+    :class:`.clustering.StorySimilarity`).
     """
     config = config or StoryConfig()
     stories = np.asarray(stories, dtype=np.int64)
     new = np.flatnonzero(stories < 0)
     left, right, rank = neighbour_pairs(len(table), new, np.asarray(neighbours, dtype=np.int64).reshape(len(new), -1))
-    similarity = StorySimilarity(config, table.full_texts, table.languages, words)
+    similarity = StorySimilarity(config, table.full_texts, table.languages, words, names)
     signals = pair_signals(table, similarity, left, right, rank, config.local_k)
     probability = config.pair_model.probability(signals, similarity.cross_language(left, right))
     # one node per stored story (0..m-1), then one per new article

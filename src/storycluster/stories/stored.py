@@ -13,9 +13,9 @@ from ..errors import StoryclusterError
 from ..records import Article, Coverage, Distinct, Story, StoryCoverage
 from ..store.base import IndexSnapshot
 from ..store.database import Database
-from ..text.lexical import unpack
+from ..text.lexical import lexical_text, unpack
 from .appended import Appended
-from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories, full_text
+from .clustering import ArticleTable, StoryClusterer, StoryConfig, describe_stories
 from .labels import headline
 from .online import extend_stories
 
@@ -73,7 +73,7 @@ def _describe(snapshot: IndexSnapshot, whole: dict[int, list[int]]) -> list[Stor
     keys = [k for members in shown.values() for k in members]
     labels = np.repeat(np.arange(len(shown)), [len(members) for members in shown.values()])
     articles = snapshot.db.articles(keys)
-    texts = [full_text(articles[k].text, articles[k].title)[:DESCRIBE_CHARS] for k in keys]
+    texts = [lexical_text(articles[k].title, articles[k].text)[:DESCRIBE_CHARS] for k in keys]
     label_of = {k: label for label, members in shown.items() for k in members}
     return [
         StoryGroup(sorted(whole[label_of[group.members[0]]]), group.headline, group.keywords)
@@ -150,7 +150,10 @@ def _extend(
     articles = db.articles(keys)
     table = _table(snapshot, keys, [articles[k] for k in keys])
     words = snapshot.term_weights.weigh(unpack(db.terms_and_languages(keys)[0]))
-    labels = extend_stories(table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config, words)
+    names = unpack(db.name_counts(keys))
+    labels = extend_stories(
+        table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config, words, names
+    )
     # every group holding a new article, whole: the members of its stored stories and its new articles
     joined: dict[int, list[int]] = defaultdict(list)
     taken: dict[int, set[str]] = defaultdict(set)

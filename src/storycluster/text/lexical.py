@@ -1,16 +1,18 @@
-"""Lexical signal: hashed word and bigram counts per article, and corpus document frequencies.
+"""Lexical signal: hashed word and bigram counts, and name and number counts, per article; corpus document
+frequencies.
 
 Dense vectors tell what kind of event an article reports; names, places and numbers tell *which* event.
-Each article's term counts are stored with it (hashed, so no vocabulary has to be kept in step), and each
-index generation keeps the document frequency of every hashed term, so TF-IDF vectors of stored articles
-and of new text can be weighed against the current corpus at any time, without refitting.
+Each article's term and name counts are stored with it (hashed, so no vocabulary has to be kept in step),
+and each index generation keeps the document frequency of every hashed term, so TF-IDF vectors of stored
+articles and of new text can be weighed against the current corpus at any time, without refitting.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from itertools import pairwise
 
@@ -21,6 +23,8 @@ import scipy.sparse as sp
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]*\w\b|\b\w\b"
 N_FEATURES = 2**20
 _TOKEN = re.compile(TOKEN_PATTERN)
+# names, acronyms and numbers; the look-ahead only skips positions where none can start (1.6x faster)
+NAMES = re.compile(r"(?=[A-Z\d])\b(?:[A-Z][\w'-]*[a-z0-9][\w'-]*|[A-Z]{2,}|\d[\d,.:/-]*\d|\d)\b")
 
 
 @functools.cache
@@ -37,9 +41,16 @@ def terms(text: str) -> list[str]:
     return words + [f"{first} {second}" for first, second in pairwise(words)]
 
 
+def name_tokens(text: str) -> list[str]:
+    """The lower-cased names, acronyms and numbers of ``text`` (capitalised words, not sentence starts alone)."""
+    return [word.lower() for word in NAMES.findall(text)]
+
+
 def lexical_text(title: str | None, text: str) -> str:
-    """The text whose terms are counted: the headline, then the body."""
-    return f"{title}. {text}" if title else text
+    """The text whose terms are counted: the headline, then the body (once where they are the same)."""
+    if title and text and text != title:
+        return f"{title}. {text}"
+    return title or text
 
 
 def count_terms(texts: Sequence[str]) -> sp.csr_matrix:
@@ -49,10 +60,20 @@ def count_terms(texts: Sequence[str]) -> sp.csr_matrix:
     ids as scikit-learn's ``HashingVectorizer`` with this token pattern, stop list and ``ngram_range=(1, 2)``
     (so indexes built with it stay readable), without importing scikit-learn (0.9 s) for a query.
     """
+    return _hashed_counts(texts, terms)
+
+
+def count_names(texts: Sequence[str]) -> sp.csr_matrix:
+    """Hashed counts of the names and numbers of each text (:func:`name_tokens`), one row per text, with the
+    term ids of :func:`count_terms`."""
+    return _hashed_counts(texts, name_tokens)
+
+
+def _hashed_counts(texts: Sequence[str], tokens: Callable[[str], list[str]]) -> sp.csr_matrix:
     hashes: list[int] = []
     indptr = [0]
     for text in texts:
-        hashes.extend(map(mmh3.hash, terms(text)))
+        hashes.extend(map(mmh3.hash, tokens(text)))
         indptr.append(len(hashes))
     ids = np.abs(np.array(hashes, dtype=np.int64)) % N_FEATURES
     counts = sp.csr_matrix(
@@ -61,6 +82,30 @@ def count_terms(texts: Sequence[str]) -> sp.csr_matrix:
     )
     counts.sum_duplicates()
     return counts
+
+
+def count_vocabulary(
+    texts: Iterable[str], tokens: Callable[[str], list[str]] = terms
+) -> tuple[sp.csr_matrix, list[str]]:
+    """Counts of the ``tokens`` of each text (:func:`terms` by default), one row per text, one column per
+    token of their vocabulary in sorted order: exact where :func:`count_terms` hashes (what scikit-learn's
+    ``CountVectorizer`` with the same analyser gives), for fitting weights on a corpus and showing terms."""
+    column: dict[str, int] = {}
+    ids = array("l")
+    indptr = array("q", [0])
+    for text in texts:
+        ids.extend(column.setdefault(token, len(column)) for token in tokens(text))
+        indptr.append(len(ids))
+    vocabulary = sorted(column)
+    position = np.empty(len(column), dtype=np.int32)
+    position[[column[token] for token in vocabulary]] = np.arange(len(vocabulary), dtype=np.int32)
+    counts = sp.csr_matrix(
+        (np.ones(len(ids), dtype=np.float32), position[np.frombuffer(ids, dtype=np.int64)] if len(ids) else
+         np.empty(0, np.int32), np.frombuffer(indptr, dtype=np.int64)),
+        shape=(len(indptr) - 1, len(vocabulary)),
+    )
+    counts.sum_duplicates()
+    return counts, vocabulary
 
 
 def pack(row: sp.csr_matrix) -> bytes:
@@ -96,8 +141,8 @@ def dot_rows(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
 
 
 def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
-    """How many rows of ``counts`` contain each term."""
-    return np.bincount(counts.indices, minlength=N_FEATURES).astype(np.int32)
+    """How many rows of ``counts`` contain each term (column)."""
+    return np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.int32)
 
 
 class TermWeights:
