@@ -10,11 +10,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from storycluster import ArticleReader, StoryIndex
 from storycluster.stories import stored
-from storycluster.stories.clustering import ArticleTable, StoryConfig
+from storycluster.stories.clustering import ArticleTable
 from storycluster.stories.evaluation import bcubed
 from storycluster.stories.online import extend_stories
 
