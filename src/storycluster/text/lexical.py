@@ -91,7 +91,7 @@ def count_vocabulary(
     token of their vocabulary in sorted order: exact where :func:`count_terms` hashes (what scikit-learn's
     ``CountVectorizer`` with the same analyser gives), for fitting weights on a corpus and showing terms."""
     column: dict[str, int] = {}
-    ids = array("l")
+    ids = array("i")
     indptr = array("q", [0])
     for text in texts:
         ids.extend(column.setdefault(token, len(column)) for token in tokens(text))
@@ -100,7 +100,7 @@ def count_vocabulary(
     position = np.empty(len(column), dtype=np.int32)
     position[[column[token] for token in vocabulary]] = np.arange(len(vocabulary), dtype=np.int32)
     counts = sp.csr_matrix(
-        (np.ones(len(ids), dtype=np.float32), position[np.frombuffer(ids, dtype=np.int64)] if len(ids) else
+        (np.ones(len(ids), dtype=np.float32), position[np.frombuffer(ids, dtype=np.int32)] if len(ids) else
          np.empty(0, np.int32), np.frombuffer(indptr, dtype=np.int64)),
         shape=(len(indptr) - 1, len(vocabulary)),
     )
