@@ -174,3 +174,21 @@ def test_a_writer_killed_inside_its_transaction_leaves_the_previous_state_and_no
     with StoryIndex.open(url) as index:
         assert "killed" not in index and len(index) == 1 and index.info().generation == 2
         assert index.add([Article(id="killed", text="An append killed inside its transaction.")]).added == 1
+
+
+def test_an_index_written_before_names_were_stored_gains_them_on_its_next_write(seed_index_postgres, pg_databases):
+    import psycopg
+
+    from storycluster.text.lexical import count_names, lexical_text, pack
+
+    url = pg_databases.create(template=seed_index_postgres)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE articles DROP COLUMN names")  # as an older version wrote it
+    with StoryIndex.open(url) as index:
+        assert index.add([Article(id="later", text="Wagner sent air defence systems to Hezbollah.")]).added == 1
+        articles = [index.get(SEED_ID), index.get("later")]
+        db = index._snapshot.db
+        stored = db.name_counts([db.article_key(a.id) for a in articles])
+    assert [bytes(blob) for blob in stored] == [
+        pack(row) for row in count_names([lexical_text(a.title, a.text) for a in articles])
+    ]

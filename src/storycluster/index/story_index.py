@@ -442,7 +442,9 @@ class StoryIndex:
                 snapshot.df = snapshot.df + document_frequencies(terms)
                 added = []
                 for row, (article, paragraphs, vectors) in enumerate(zip(todo, split, embedded)):
-                    article_key, paragraph_keys = db.insert_article(article, paragraphs, pack(terms[row]), pack(names[row]))
+                    article_key, paragraph_keys = db.insert_article(
+                        article, paragraphs, pack(terms[row]), pack(names[row])
+                    )
                     added.append(article_key)
                     snapshot.paragraphs.add(np.array(paragraph_keys), vectors.paragraphs, fill=fill)
                     snapshot.articles.add(np.array([article_key]), vectors.article[None, :], fill=fill)
