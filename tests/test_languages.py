@@ -227,6 +227,31 @@ def test_language_tags():
     assert detect_language("Сильные дожди затопили деревни") == "ru" and detect_language("2024 - 11") is None
 
 
+def test_the_language_identifier_is_kept_in_the_cache_and_rebuilt_when_broken(tmp_path, monkeypatch):
+    from py3langid.langid import LanguageIdentifier
+
+    from storycluster.text import language
+
+    texts = {"Сильные дожди затопили деревни": "ru", "Heavy rain flooded villages in Bavaria": "en",
+             "Chuvas fortes inundaram aldeias na Baviera": "pt"}
+    monkeypatch.setenv("STORYCLUSTER_CACHE", str(tmp_path))
+    language._identifier.cache_clear()
+    try:
+        assert {text: detect_language(text) for text in texts} == texts  # from the package, then kept
+        [kept] = (tmp_path / "langid").glob("*.pickle")
+        language._identifier.cache_clear()
+        with monkeypatch.context() as patched:
+            unused = classmethod(lambda *args, **kwargs: pytest.fail("loaded from the package, not the cache"))
+            patched.setattr(LanguageIdentifier, "from_model_file", unused)
+            assert {text: detect_language(text) for text in texts} == texts  # from the cache alone
+        kept.write_bytes(b"half a pickle")
+        language._identifier.cache_clear()
+        assert {text: detect_language(text) for text in texts} == texts  # a broken cache is rebuilt
+        assert kept.stat().st_size > 1_000_000 and not list(kept.parent.glob("*.tmp"))
+    finally:
+        language._identifier.cache_clear()  # later tests load it from their own cache
+
+
 def test_an_olympic_story_in_english_spanish_and_russian_is_one_story(bench_dir, tmp_path, multilingual_embedder):
     """All of og2021_dev (8,941 titles of 1,219 sub-events in 8 languages): Distria Krasniqi's judo gold,
     reported in Russian, Spanish and English, comes back as one story, not merged into the Games' others.

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -77,10 +78,7 @@ class UnsupportedModel(BackendUnavailable):
 
 def cache_root() -> Path:
     """Where exported models live: ``$STORYCLUSTER_CACHE/onnx``, else ``~/.cache/storycluster/onnx``."""
-    base = os.environ.get("STORYCLUSTER_CACHE")
-    if base:
-        return Path(base) / "onnx"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storycluster" / "onnx"
+    return cache_dir("onnx")
 
 
 def unsupported_reason(folder: Path) -> str | None:
