@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from storycluster import Embedder
 from storycluster.cli import main
 from storycluster.ingest import html_to_text, normalize_url, read_feed
-import storycluster.stories.stored  # scikit-learn and the clustering
+import storycluster.stories.stored  # numba and the clustering
 Embedder().encode(["warm up"])  # load the model and the libraries once; every forked process shares them
 html_to_text("<p>warm up</p>"), normalize_url("http://warm.up/"), read_feed(b"<rss version='2.0'><channel/></rss>")
 

@@ -422,7 +422,7 @@ class StoryIndex:
         self, chunk: list[Article], progress: Callable[[int], None] | None, encode: Encoder, fill: Filler,
         state: dict[str, str],
     ) -> np.ndarray:
-        from ..stories.stored import update_stories  # scikit-learn and the clustering load only for writers
+        from ..stories.stored import update_stories  # numba and the clustering load only for writers
 
         unique = {article.id: article for article in map(_normalised, chunk)}  # the last of duplicate ids wins
         stored = self._snapshot.db.versions(list(unique))

@@ -1,4 +1,5 @@
 """Stories: grouping articles that report one event, keeping the grouping current, wire copies, evaluation.
 
-scikit-learn and the clustering load only where stories are built or scored, never for a query.
+The clustering (and numba's kernels) load only where stories are built, never for a query; scikit-learn only
+where they are scored against labels (``evaluation.py``).
 """

@@ -1,7 +1,7 @@
 """The articles of one append and their nearest stored articles, searched once for all that reads them.
 
 Marking wire copies and keeping the stories current both start from the new articles' nearest neighbours
-in the article set; one search (the longer list of the two) serves both. Light: no scikit-learn here.
+in the article set; one search (the longer list of the two) serves both. Light: no clustering code here.
 """
 
 from __future__ import annotations
