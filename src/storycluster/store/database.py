@@ -401,9 +401,9 @@ class Database:
 
     def name_counts(self, keys: Sequence[int]) -> list[bytes]:
         """Packed name and number counts (:func:`.text.lexical.count_names`) of the articles with ``keys``, in
-        that order."""
+        that order (none for a row an older version wrote after :meth:`upgrade`)."""
         found = dict(self._select_in("SELECT key, names FROM articles WHERE key IN ({marks})", keys))
-        return [found[int(key)] for key in keys]
+        return [found[int(key)] or b"" for key in keys]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""
