@@ -25,6 +25,7 @@ import hashlib
 import os
 import pickle
 import re
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -58,14 +59,14 @@ def _identifier():  # noqa: ANN202  (py3langid's LanguageIdentifier)
     """py3langid limited to ``NEWS_LANGUAGES``, from the cache where it was kept after its first load.
 
     Its model ships LZMA-compressed: decompressing it took 0.7 s of every ``storycluster index`` run. The
-    ready identifier is pickled once under ``$STORYCLUSTER_CACHE/langid``, named after py3langid's version
-    and the language list, and unpickled in 0.1 s from then on; a cache that cannot be read is rebuilt, one
-    that cannot be written is skipped.
+    ready identifier is pickled once under ``$STORYCLUSTER_CACHE/langid``, named after the versions of
+    py3langid, numpy and Python and the language list, and unpickled in 0.1 s from then on; a cache that
+    cannot be read is rebuilt, one that cannot be written is skipped.
     """
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    languages = ",".join(NEWS_LANGUAGES)
-    name = f"py3langid-{version('py3langid')}-{hashlib.sha256(languages.encode()).hexdigest()[:12]}.pickle"
+    made_by = f"{','.join(NEWS_LANGUAGES)} {version('numpy')} {sys.version_info[:2]}"
+    name = f"py3langid-{version('py3langid')}-{hashlib.sha256(made_by.encode()).hexdigest()[:12]}.pickle"
     path = cache_dir("langid") / name
     try:
         with path.open("rb") as cached:
