@@ -188,7 +188,7 @@ def test_an_index_written_before_names_were_stored_gains_them_on_its_next_write(
         assert index.add([Article(id="later", text="Wagner sent air defence systems to Hezbollah.")]).added == 1
         articles = [index.get(SEED_ID), index.get("later")]
         db = index._snapshot.db
-        stored = db.name_counts([db.article_key(a.id) for a in articles])
+        stored = db.term_and_name_counts([db.article_key(a.id) for a in articles])[1]
     assert [bytes(blob) for blob in stored] == [
         pack(row) for row in count_names([lexical_text(a.title, a.text) for a in articles])
     ]

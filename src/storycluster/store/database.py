@@ -399,11 +399,15 @@ class Database:
         pairs = [found[int(key)] for key in keys]
         return [blob for blob, _ in pairs], [language for _, language in pairs]
 
-    def name_counts(self, keys: Sequence[int]) -> list[bytes]:
-        """Packed name and number counts (:func:`.text.lexical.count_names`) of the articles with ``keys``, in
-        that order (none for a row an older version wrote after :meth:`upgrade`)."""
-        found = dict(self._select_in("SELECT key, names FROM articles WHERE key IN ({marks})", keys))
-        return [found[int(key)] or b"" for key in keys]
+    def term_and_name_counts(self, keys: Sequence[int]) -> tuple[list[bytes], list[bytes]]:
+        """Packed term counts and name and number counts (:func:`.text.lexical.count_names`) of the articles
+        with ``keys``, in that order, in one read (no names for a row an older version wrote after
+        :meth:`upgrade`)."""
+        found: dict[int, tuple[bytes, bytes]] = {}
+        rows = self._select_in("SELECT key, terms, names FROM articles WHERE key IN ({marks})", keys)
+        found.update({int(key): (terms, names or b"") for key, terms, names in rows})
+        pairs = [found[int(key)] for key in keys]
+        return [terms for terms, _ in pairs], [names for _, names in pairs]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""

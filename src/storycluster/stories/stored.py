@@ -149,8 +149,8 @@ def _extend(
     lists = [[row.get(k, -1) for k in by_row[key]] for key, s in zip(keys, stories) if s < 0]
     articles = db.articles(keys)
     table = _table(snapshot, keys, [articles[k] for k in keys])
-    words = snapshot.term_weights.weigh(unpack(db.terms_and_languages(keys)[0]))
-    names = unpack(db.name_counts(keys))
+    terms, names = db.term_and_name_counts(keys)
+    words, names = snapshot.term_weights.weigh(unpack(terms)), unpack(names)
     labels = extend_stories(
         table, stories, np.array([sizes[s] for s in story_ids]), np.array(lists), config, words, names
     )
