@@ -1,13 +1,16 @@
 """The Ray engine: same index as the local engine, IVF shards merged on Ray, the CLI end to end.
 
-One local Ray (2 CPUs) serves the whole module; the model is the session's, loaded once.
+One local Ray (2 CPUs) serves the module's in-process tests; the model is the session's, loaded once. The
+CLI's end-to-end test runs real processes, each starting and stopping its own Ray as a user's command does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from itertools import islice
 
 import numpy as np
@@ -102,25 +105,55 @@ def test_a_ray_commit_gives_every_worker_a_share_of_work(ray_session, bench_subs
         assert index.info().generation == start + 4 and len(index) == 6
 
 
-def test_cli_indexes_on_ray_then_answers_similar(ray_session, bench_subset, embedder, tmp_path):
+def test_cli_indexes_on_ray_then_answers_similar(bench_subset, tmp_path):
+    # real processes, as a user runs them: the command starts and stops its own Ray, stdout is only data
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'storycluster[ray]')")
     source = tmp_path / "feed.jsonl"
     lines = bench_subset.read_text(encoding="utf-8").splitlines()[:6]
     source.write_text("\n".join([*lines, '{"id": "no-text"}', "not json", ""]), encoding="utf-8")
-    runner = CliRunner()
     index_dir = str(tmp_path / "index")
-    result = runner.invoke(main, ["index", str(source), "--index", index_dir, "--engine", "ray", "--workers", "2", "-q"])
-    assert result.exit_code == 3, result.output
-    summary = json.loads(result.stdout)
+    on_ray = ["index", str(source), "--index", index_dir, "--engine", "ray", "--workers", "2", "-q"]
+    result = _storycluster(*on_ray)
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)  # all of stdout is the one summary line
     assert (summary["added"], summary["skipped"]) == (6, 2)
     assert f"{source}:7: skipped: missing field 'text'" in result.stderr
     assert f"{source}:8: skipped: broken JSON line" in result.stderr
     first = json.loads(lines[0])["id"]
-    result = runner.invoke(main, ["similar", "--id", first, "--index", index_dir, "-k", "3"])
-    assert result.exit_code == 0, result.output
+    result = _storycluster("similar", "--id", first, "--index", index_dir, "-k", "3")
+    assert result.returncode == 0, result.stderr
     hits = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(hits) == 3 and first not in {h["id"] for h in hits}
-    again = runner.invoke(main, ["index", str(source), "--index", index_dir, "--engine", "ray", "--workers", "2", "-q"])
-    assert json.loads(again.stdout)["unchanged"] == 6
+    again = _storycluster(*on_ray)
+    assert json.loads(again.stdout)["unchanged"] == 6, again.stderr
+
+
+def test_what_ray_prints_while_indexing_goes_to_stderr(ray_session, bench_subset, tmp_path, monkeypatch):
+    # Ray prints a worker's death on the driver's stdout (from a thread of its own, a moment later), as
+    # when Ray Data stops an actor that is still loading the model; the summary must stay alone on stdout
+    import ray
+    from storycluster.engines.ray import RayEngine
+
+    @ray.remote(max_retries=0)
+    def die() -> None:
+        os._exit(1)
+
+    add = RayEngine.add
+
+    def add_after_a_worker_died(self, *args, **kwargs):
+        with pytest.raises(ray.exceptions.WorkerCrashedError):
+            ray.get(die.remote())
+        deadline = time.monotonic() + 30
+        while "worker died" not in _printed(sys.stdout) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return add(self, *args, **kwargs)
+
+    monkeypatch.setattr(RayEngine, "add", add_after_a_worker_died)
+    index_dir = str(tmp_path / "index")
+    result = CliRunner().invoke(main, ["index", str(bench_subset), "--index", index_dir, "--engine", "ray", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "worker died" in result.stderr  # Ray's message was printed, where logs go
+    assert json.loads(result.stdout)["added"] == ARTICLES
 
 
 def test_csv_and_parquet_rows_are_read_by_the_same_rules(ray_session, tmp_path):
@@ -174,6 +207,18 @@ def test_without_ray_the_engine_names_the_extra(tmp_path, monkeypatch):
 def test_other_commands_never_import_ray():
     code = "import sys, storycluster.cli.main, storycluster.index.story_index, storycluster.service.app; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _storycluster(*args: str) -> subprocess.CompletedProcess:
+    """``storycluster ARGS`` in a process of its own."""
+    command = [sys.executable, "-m", "storycluster", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _printed(stream) -> str:
+    """What has been written so far to a :class:`CliRunner` stream."""
+    stream.flush()
+    return stream.buffer.getvalue().decode("utf-8", "replace")
 
 
 def _groups(index: StoryIndex) -> set[tuple[str, ...]]:

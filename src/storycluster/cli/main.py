@@ -10,6 +10,7 @@ index, 6 model mismatch, 7 index locked by another writer, 8 model cannot load, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -186,18 +187,20 @@ def index(
         engine = open_engine(engine_name, workers=workers, address=address)
     except ValueError as exc:
         raise click.UsageError(f"{exc} (--address and --workers go with --engine ray)") from None
-    articles = _reported(engine.read(paths, reader), reader)
-    if model is None and not _exists(index_dir):
-        sample, articles = _peek(articles, SAMPLE)
-        model, note = choose_model(sample)
-        if note:
-            click.echo(f"storycluster: {note}", err=True)
-    with (
-        StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index,
-        tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar,
-        engine,
-    ):
-        report = engine.add(story_index, articles, progress=bar.update)
+    articles = _reported(engine.read(paths, reader), reader)  # checks the paths; reads when iterated
+    # Inside the engine's session, whatever a library prints goes to stderr: Ray prints its workers'
+    # failures on stdout, which carries only the summary.
+    with engine, contextlib.redirect_stdout(sys.stderr):
+        if model is None and not _exists(index_dir):
+            sample, articles = _peek(articles, SAMPLE)
+            model, note = choose_model(sample)
+            if note:
+                click.echo(f"storycluster: {note}", err=True)
+        with (
+            StoryIndex.open(index_dir, model=model, backend=backend, create=True) as story_index,
+            tqdm(desc="embedding", unit=" paragraphs", disable=True if quiet else None, file=sys.stderr) as bar,
+        ):
+            report = engine.add(story_index, articles, progress=bar.update)
     summary = {
         "index": index_dir, "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
         "skipped": reader.skipped, "paragraphs": report.paragraphs, "seconds": round(report.seconds, 2),
