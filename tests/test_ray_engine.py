@@ -26,7 +26,9 @@ ARTICLES = 40
 
 @pytest.fixture(scope="module")
 def ray_session():
-    """A local Ray with 2 CPUs for this module, shut down after it."""
+    """A local Ray with 2 CPUs for this module, shut down after it; every message Ray prints is printed once
+    it arrives (no deduplication: one would hold back a worker's death within 5 s of another)."""
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # read when Ray is imported
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'storycluster[ray]')")
     from storycluster.engines.ray import RayEngine
 
