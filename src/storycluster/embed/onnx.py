@@ -45,13 +45,16 @@ if TYPE_CHECKING:
 
 ONNX_INT8 = "onnx-int8"
 FORMAT = 4  # bump when the export recipe or its serving changes: old cache entries are then ignored
+# (3: each text runs alone, so vectors no longer depend on the batch; validated that way. 4: the residual
+# layer norms and GELU biases run unfused)
+
 # Fusions of onnxruntime's BERT optimizer left out of the export, and kept out when a session loads it: the
 # CPU kernel of SkipLayerNormalization takes ~75 us on one short text (26 x 384) where Add + LayerNormalization
 # take ~18 us, and texts run one at a time. Without them (BiasGelu too) int8 embeds 29-35% more texts a
-# second, as close to torch (/tmp scratch runs on ecbplus paragraphs, 2026-11-30; see the README).
+# second, as close to torch (ecbplus paragraphs, 2026-11-30; README, "Unfused layer norms").
 _UNFUSED = {"enable_skip_layer_norm": "SkipLayerNormFusion", "enable_bias_skip_layer_norm": "SkipLayerNormFusion",
             "enable_bias_gelu": "BiasGeluFusion"}
-# (3: each text runs alone, so vectors no longer depend on the batch; validated that way)
+
 MIN_COSINE = 0.98  # every validation sentence must keep at least this cosine to the torch vector
 TOKENIZE_WINDOW = 2048  # texts tokenised at a time (bounds memory on large calls)
 VALIDATION_TEXTS = (
