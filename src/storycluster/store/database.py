@@ -392,22 +392,22 @@ class Database:
 
     def terms_and_languages(self, keys: Sequence[int]) -> tuple[list[bytes], list[str | None]]:
         """Packed term counts and language (None where unknown) of the articles with ``keys``, in that order."""
-        lang = "lang" if self.has_lang else "NULL"
-        found: dict[int, tuple[bytes, str | None]] = {}
-        rows = self._select_in(f"SELECT key, terms, {lang} FROM articles WHERE key IN ({{marks}})", keys)
-        found.update({int(key): (blob, language) for key, blob, language in rows})
-        pairs = [found[int(key)] for key in keys]
-        return [blob for blob, _ in pairs], [language for _, language in pairs]
+        return self._two_columns("terms", "lang" if self.has_lang else "NULL", keys)
 
     def term_and_name_counts(self, keys: Sequence[int]) -> tuple[list[bytes], list[bytes]]:
         """Packed term counts and name and number counts (:func:`.text.lexical.count_names`) of the articles
         with ``keys``, in that order, in one read (no names for a row an older version wrote after
         :meth:`upgrade`)."""
-        found: dict[int, tuple[bytes, bytes]] = {}
-        rows = self._select_in("SELECT key, terms, names FROM articles WHERE key IN ({marks})", keys)
-        found.update({int(key): (terms, names or b"") for key, terms, names in rows})
+        terms, names = self._two_columns("terms", "names", keys)
+        return terms, [blob or b"" for blob in names]
+
+    def _two_columns(self, first: str, second: str, keys: Sequence[int]) -> tuple[list[Any], list[Any]]:
+        """The values of two ``articles`` columns (SQL expressions) for ``keys``, in that order, in one read."""
+        found = {int(key): (a, b) for key, a, b in self._select_in(
+            f"SELECT key, {first}, {second} FROM articles WHERE key IN ({{marks}})", keys
+        )}
         pairs = [found[int(key)] for key in keys]
-        return [terms for terms, _ in pairs], [names for _, names in pairs]
+        return [a for a, _ in pairs], [b for _, b in pairs]
 
     def paragraphs_of(self, article_keys: Iterable[int]) -> dict[int, list[StoredParagraph]]:
         """The paragraphs of each article, in order."""
