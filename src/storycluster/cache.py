@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -12,3 +14,18 @@ def cache_dir(part: str) -> Path:
     if base:
         return Path(base) / part
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storycluster" / part
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the whole file or none: a temporary file beside it,
+    then ``os.replace``. Raises ``OSError`` where it cannot be written, leaving no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cache import cache_dir
+from ..cache import cache_dir, write_atomically
 from ..errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ def _weights_digest(folder: Path, root: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(f"{path.relative_to(folder).as_posix()}\0{_file_sha256(path)}\n".encode())
-    _write_atomically(memo, digest.hexdigest())
+    write_atomically(memo, digest.hexdigest().encode())
     return digest.hexdigest()
 
 
@@ -435,14 +435,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(temporary, path)
 
 
 def _remove(path: Path) -> None:

@@ -22,14 +22,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
 import pickle
 import re
 import sys
 from importlib.metadata import version
-from pathlib import Path
 
-from ..cache import cache_dir
+from ..cache import cache_dir, write_atomically
 
 NEWS_LANGUAGES = tuple(
     "af ar az be bg bn bs ca cs cy da de el en eo es et eu fa fi fr ga gl gu he hi hr hu hy id is it ja ka kk km "
@@ -77,21 +75,9 @@ def _identifier():  # noqa: ANN202  (py3langid's LanguageIdentifier)
         pass
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
     identifier.set_languages([code for code in NEWS_LANGUAGES if code in identifier.nb_classes])
-    _keep(identifier, path)
+    with contextlib.suppress(OSError):  # a cache that cannot be written is skipped
+        write_atomically(path, pickle.dumps(identifier, protocol=pickle.HIGHEST_PROTOCOL))
     return identifier
-
-
-def _keep(identifier: object, path: Path) -> None:
-    """Pickle ``identifier`` to ``path``, atomically (readers see the whole file or none); skipped where the
-    cache cannot be written."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(pickle.dumps(identifier, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
 
 
 def article_language(title: str | None, text: str) -> str | None:
