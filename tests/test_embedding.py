@@ -209,23 +209,54 @@ def test_an_append_with_its_story_update_imports_no_sklearn(cache_env, seed_inde
     assert json.loads(indexed)["added"] == 1 and "later" in json.loads(story)["articles"]  # joined the seed's story
 
 
-def test_first_and_last_feed_forward_outputs_stay_float():
+def test_the_first_and_last_feed_forward_outputs_are_the_outlier_layers():
     names = [f"/transformer/encoder/layer.{i}/{part}/MatMul" for i in range(6) for part in ("intermediate/dense", "output/dense")]
-    assert onnx_backend._kept_float([*names, "Attention_0"]) == [
+    assert onnx_backend._outlier_layers([*names, "Attention_0"]) == [
         "/transformer/encoder/layer.0/output/dense/MatMul", "/transformer/encoder/layer.5/output/dense/MatMul"
     ]
-    assert onnx_backend._kept_float(["Attention_0", "MatMul_1"]) == []  # another architecture: everything is quantised
+    assert onnx_backend._outlier_layers(["Attention_0", "MatMul_1"]) == []  # another architecture: all per tensor
 
 
-def test_exported_model_is_int8_except_the_kept_layers(cache_env):
+def test_exported_model_is_all_int8_with_the_outlier_layers_per_row(cache_env):
     import onnx
 
     graph = onnx.load(str(cache_env / "model.onnx")).graph
-    float_matmuls = sorted(node.name for node in graph.node if node.op_type == "MatMul")
-    assert float_matmuls == [
-        "/transformer/encoder/layer.0/output/dense/MatMul", "/transformer/encoder/layer.5/output/dense/MatMul"
+    assert not [node.name for node in graph.node if node.op_type == "MatMul"]  # no float weights left
+    assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node) >= 18
+    per_row = sorted(node.name for node in graph.node if node.op_type == "QuantizeLinear")
+    assert per_row == [
+        "/transformer/encoder/layer.0/output/dense/MatMul/QuantizeLinear",
+        "/transformer/encoder/layer.5/output/dense/MatMul/QuantizeLinear",
     ]
-    assert sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node) >= 16
+
+
+def test_rows_are_quantised_each_by_its_own_range():
+    # a tiny graph through _quantize_rows: one row with an outlier must not coarsen the others
+    import onnx
+    import onnxruntime
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(16, 8)).astype(np.float32)
+    x = rng.normal(size=(1, 5, 16)).astype(np.float32)
+    x[0, 2, 3] = 40.0  # an outlier token
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="layer.0/output/dense/MatMul")], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, None, 16])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, None, 8])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx_backend._quantize_rows(model, ["layer.0/output/dense/MatMul"])
+    assert [n.op_type for n in model.graph.node].count("MatMulInteger") == 1 and "w" not in {
+        t.name for t in model.graph.initializer}
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (quantised,) = session.run(None, {"x": x})
+    exact = x @ weight
+    error = np.abs(quantised - exact).max(axis=-1)[0] / np.abs(exact).max(axis=-1)[0]
+    assert error[2] < 0.05 and np.delete(error, 2).max() < 0.03  # per tensor, the others would share 40 / 127
+    (alone,) = session.run(None, {"x": x[:, :2]})
+    assert np.array_equal(alone, quantised[:, :2])  # a row's result does not depend on the other rows
 
 
 def test_the_residual_layer_norms_run_unfused(cache_env, tmp_path):

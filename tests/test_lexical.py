@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
+import mmh3
 import numpy as np
 import pytest
 from sklearn.feature_extraction._stop_words import ENGLISH_STOP_WORDS
-import mmh3
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
 
 from storycluster.text.lexical import (

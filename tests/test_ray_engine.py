@@ -134,6 +134,7 @@ def test_what_ray_prints_while_indexing_goes_to_stderr(ray_session, bench_subset
     # Ray prints a worker's death on the driver's stdout (from a thread of its own, a moment later), as
     # when Ray Data stops an actor that is still loading the model; the summary must stay alone on stdout
     import ray
+
     from storycluster.engines.ray import RayEngine
 
     @ray.remote(max_retries=0)

@@ -23,7 +23,15 @@ from ..store.vectors import Filler, fill_in_place
 from ..stories.appended import Appended
 from ..stories.copies import mark_copies
 from ..text.language import article_language, detect_language, normalise_language
-from ..text.lexical import count_names, count_terms, document_frequencies, dot_rows, lexical_text, pack, unpack
+from ..text.lexical import (
+    count_names,
+    count_terms,
+    document_frequencies,
+    dot_rows,
+    lexical_text,
+    pack,
+    unpack,
+)
 from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
