@@ -106,6 +106,31 @@ def test_model_mismatch_is_a_clear_error(index_location):
     StoryIndex.open(index_location, model="all-MiniLM-L6-v2").close()  # an alias of the same model
 
 
+def test_an_index_records_the_int8_export_it_was_built_with(index_location):
+    from storycluster.embed.onnx import FORMAT
+
+    with StoryIndex.open(index_location) as index:
+        assert (index.info().backend, index.directory.read_manifest().export_format) == ("onnx-int8", FORMAT)
+
+
+def test_appending_with_another_int8_export_says_so_once(seed_index_copy, caplog):
+    import json
+
+    from storycluster.embed.onnx import FORMAT
+
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add([QUAKE])
+    assert "export format" not in caplog.text  # the same export: nothing to say
+    manifest = json.loads((seed_index_copy / "manifest.json").read_text())
+    (seed_index_copy / "manifest.json").write_text(json.dumps({**manifest, "export_format": FORMAT - 1}))
+    with StoryIndex.open(seed_index_copy) as index:
+        index.add([QUAKE_2], commit_every=1)
+        index.add([FOOTBALL])
+        assert len(index) == 4  # appended all the same
+    warnings = [r.getMessage() for r in caplog.records if "export format" in r.getMessage()]
+    assert len(warnings) == 1 and f"export format {FORMAT - 1}; articles added now get format {FORMAT}" in warnings[0]
+
+
 def test_missing_index(empty_location):
     with pytest.raises(IndexNotFoundError, match="no index at"):
         StoryIndex.open(empty_location)

@@ -112,6 +112,11 @@ class Embedder:
         return TORCH
 
     @property
+    def export_format(self) -> int:
+        """The onnx-int8 export format (:data:`storycluster.embed.onnx.FORMAT`) on that backend, else 0."""
+        return int(self._encoder.manifest["format"]) if self.backend == ONNX_INT8 else 0
+
+    @property
     def model(self) -> SentenceTransformer:
         """The torch sentence-transformers model (loaded once per process and model name)."""
         if self._model is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..embed.article_vectors import WHOLE_OR_PARAGRAPHS, article_text, derived, embeds_whole
-from ..embed.embedder import Embedder, canonical_model_name
+from ..embed.embedder import ONNX_INT8, Embedder, canonical_model_name
 from ..errors import IndexNotFoundError, ModelMismatchError, StoryclusterError
 from ..ingest.reader import parse_date
 from ..records import Article, IndexInfo, Match, Story, StoryCoverage
@@ -36,6 +37,7 @@ from ..text.paragraphs import split_paragraphs
 
 Level = Literal["article", "paragraph"]
 COMMIT_EVERY = 1000
+log = logging.getLogger(__name__)
 _STATE = "state."  # prefix of the meta keys that hold add()'s named state
 COPY_OVERFETCH = 4
 DENSE_WEIGHT = 0.5
@@ -87,6 +89,7 @@ class StoryIndex:
         self.embedder = embedder
         self.query_embedder = query_embedder or embedder
         self._snapshot = snapshot
+        self._warned_of_export = False
 
     # -- opening -------------------------------------------------------------------------------------
 
@@ -126,7 +129,10 @@ class StoryIndex:
             embedder = Embedder(model, backend=backend)
             with directory.writing():
                 if not directory.exists():  # another process may have created it while we waited
-                    directory.create(embedder.model_name, embedder.dimension, WHOLE_OR_PARAGRAPHS, embedder.backend)
+                    directory.create(
+                        embedder.model_name, embedder.dimension, WHOLE_OR_PARAGRAPHS, embedder.backend,
+                        embedder.export_format,
+                    )
         manifest = directory.read_manifest()
         if model is not None and canonical_model_name(model) != manifest.model:
             raise ModelMismatchError(
@@ -438,6 +444,7 @@ class StoryIndex:
         if not todo:
             self._commit_state(state)
             return np.array([0, 0, len(unique), 0])
+        self._warn_of_another_export(encode)
         todo = [a if a.lang else replace(a, lang=article_language(a.title, a.text)) for a in todo]
         split = [split_paragraphs(a.text, max_words=self.embedder.max_words) or [a.text] for a in todo]
         embedded = self._embed(todo, split, progress, encode, self.embedder.max_words)
@@ -466,6 +473,24 @@ class StoryIndex:
             self._reopen(writable=True)
         updated = sum(a.id in stored for a in todo)
         return np.array([len(todo) - updated, updated, len(unique) - len(todo), sum(map(len, split))])
+
+    def _warn_of_another_export(self, encode: Encoder) -> None:
+        """Say once, on stderr, when the index's int8 vectors come from another export format than new ones.
+
+        Only where this process embeds (``encode`` is the index's own); Ray's actors run this same code.
+        """
+        built = self._snapshot.manifest.export_format
+        if self._warned_of_export or not built or encode != self.embedder.encode:
+            return
+        if self.embedder.backend != ONNX_INT8:
+            return
+        self._warned_of_export = True
+        if self.embedder.export_format != built:
+            log.warning(
+                "%s holds vectors of onnx-int8 export format %d; articles added now get format %d (close, "
+                "not equal: see README, Known limits). Re-index from the source to make every vector alike.",
+                self.directory.path, built, self.embedder.export_format,
+            )
 
     def _commit_state(self, state: dict[str, str]) -> None:
         """Publish a generation that changes only ``state`` (none if it holds nothing new)."""

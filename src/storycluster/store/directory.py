@@ -103,11 +103,11 @@ class IndexDirectory:
         """Path of one part (``database``, and in format 1 ``articles``, ``paragraphs``...) of the manifest."""
         return self.path / manifest.files[part]
 
-    def create(self, model: str, dimension: int, article_vector: str, backend: str) -> None:
+    def create(self, model: str, dimension: int, article_vector: str, backend: str, export_format: int = 0) -> None:
         """Publish generation 1 of a new, empty index (the caller holds the writer lock)."""
         manifest = Manifest(
             model=model, dimension=dimension, article_vector=article_vector, backend=backend,
-            files={"database": DATABASE},
+            export_format=export_format, files={"database": DATABASE},
         )
         try:
             self.remove_leftovers()

@@ -27,6 +27,7 @@ class Manifest:
     dimension: int
     article_vector: str
     backend: str = ""
+    export_format: int = 0  # onnx-int8 export format it was built with (0: another backend, or not recorded)
     generation: int = 0
     files: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)

@@ -248,11 +248,12 @@ class PostgresStore:
             with contextlib.suppress(StoreUnavailableError):  # a lost session has released the lock already
                 connection.execute(f"SELECT pg_advisory_unlock({key})", (LOCK_NAMESPACE,))
 
-    def create(self, model: str, dimension: int, article_vector: str, backend: str) -> None:
+    def create(self, model: str, dimension: int, article_vector: str, backend: str, export_format: int = 0) -> None:
         """Create the tables of an empty index and its generation 1 (the caller holds the writer lock)."""
         connection = self._connection()
         manifest = Manifest(
-            model=model, dimension=dimension, article_vector=article_vector, backend=backend, generation=1,
+            model=model, dimension=dimension, article_vector=article_vector, backend=backend,
+            export_format=export_format, generation=1,
             counts={"articles": 0, "paragraphs": 0},
         )
         with connection.transaction():
