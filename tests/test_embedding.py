@@ -108,6 +108,19 @@ def test_export_cache_is_reused(cache_env, no_export):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
+def test_entries_of_earlier_export_formats_are_removed(cache_copy, no_export):
+    stem = cache_copy.name.removesuffix(f"-f{onnx_backend.FORMAT}")
+    earlier, later = (cache_copy.parent / f"{stem}-f{n}" for n in (onnx_backend.FORMAT - 1, onnx_backend.FORMAT + 1))
+    other_model = cache_copy.parent / f"another-model-0123456789abcdef-f{onnx_backend.FORMAT - 1}"
+    for entry in (earlier, later, other_model):
+        entry.mkdir()
+        (entry / "model.onnx").write_bytes(b"old")
+    onnx_backend._load_encoder.cache_clear()
+    assert Embedder(backend="onnx-int8").backend == "onnx-int8"
+    assert not earlier.exists() and later.exists() and other_model.exists() and cache_copy.exists()
+    assert not [p for p in cache_copy.parent.iterdir() if p.name.startswith(".")]  # no trash left
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "manifest"])
 def test_damaged_cache_is_detected(cache_copy, damage):
     model = cache_copy / "model.onnx"

@@ -224,6 +224,7 @@ def _load_encoder(folder: Path, model_name: str, root: Path) -> OnnxEncoder:
     manifest = _read_valid_entry(target)
     if manifest is None:
         manifest = _export(model_name, folder, target)
+    _remove_earlier_formats(target)
     if manifest["validation"]["min_cosine"] < MIN_COSINE:
         raise BackendUnavailable(
             f"the int8 model of {model_name} strays too far from torch (worst cosine "
@@ -259,6 +260,17 @@ def _weights_digest(folder: Path, root: Path) -> str:
         digest.update(f"{path.relative_to(folder).as_posix()}\0{_file_sha256(path)}\n".encode())
     write_atomically(memo, digest.hexdigest().encode())
     return digest.hexdigest()
+
+
+def _remove_earlier_formats(target: Path) -> None:
+    """Delete the cache entries of earlier export formats of the same model and weights: nothing reads them
+    again (each ~60 MB). Later formats, written by a newer storycluster sharing the cache, are left alone."""
+    stem = target.name.removesuffix(f"-f{FORMAT}")
+    for entry in target.parent.glob(f"{stem}-f*"):
+        number = entry.name.removeprefix(f"{stem}-f")
+        if number.isdigit() and int(number) < FORMAT:
+            log.info("removing %s, an earlier export format", entry)
+            _remove(entry)
 
 
 def _read_valid_entry(target: Path) -> dict[str, Any] | None:
