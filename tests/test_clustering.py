@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -134,9 +135,11 @@ def test_real_model_separates_events_of_two_ecbplus_topics(embedder, bench_dir, 
     """Topics 1 and 3 of ECB+ through the product: 59 articles, four events (two celebrity rehab stays,
     two jail stories), indexed and clustered with the defaults.
 
-    Measured: no cluster mixes events (B-cubed precision 1.0); three events come out whole and the Lindsay
-    Lohan rehab event splits in two (her lawyer's announcement on 2 May, the Betty Ford check-in on 3 May),
-    B-cubed F1 0.905. The assertions hold the clusters pure and allow at most that one split.
+    Measured: no cluster mixes events (B-cubed precision 1.0). With export format 5's vectors two events
+    come out whole and two lose one article each to a cluster of its own (a Tara Reid report opening on
+    her American Pie years; a report on where Brian Nichols will serve his sentence), B-cubed F1 0.968; with
+    format 4's the Lindsay Lohan rehab event split in two instead (F1 0.905). The assertions hold the
+    clusters pure and most of every event in one cluster.
     """
     from storycluster import Article, StoryIndex
 
@@ -149,7 +152,9 @@ def test_real_model_separates_events_of_two_ecbplus_topics(embedder, bench_dir, 
     labels = [r["story"] for r in rows]
     precision, recall, f1 = bcubed(labels, [predicted[r["id"]] for r in rows])
     assert precision == 1.0 and f1 >= 0.9, (precision, recall, f1)
-    assert len(set(predicted.values())) <= 5
+    for event in set(labels):
+        found = Counter(predicted[r["id"]] for r in rows if r["story"] == event)
+        assert max(found.values()) >= 0.8 * sum(found.values()), (event, found)  # a split takes at most a fifth
 
 
 def test_term_weights_are_scikit_learns_tfidf_per_language(bench_dir) -> None:
