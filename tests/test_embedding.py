@@ -271,6 +271,14 @@ def test_rows_are_quantised_each_by_its_own_range():
     (alone,) = session.run(None, {"x": x[:, :2]})
     assert np.array_equal(alone, quantised[:, :2])  # a row's result does not depend on the other rows
 
+    unknown = helper.make_model(helper.make_graph(  # a weight that is not a constant: left as it is
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="m")], "g",
+        [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in ("x", "w")],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    ))
+    onnx_backend._quantize_rows(unknown, ["m"])
+    assert [n.op_type for n in unknown.graph.node] == ["MatMul"]
+
 
 def test_the_residual_layer_norms_run_unfused(cache_env, tmp_path):
     # onnxruntime's SkipLayerNormalization kernel is slow on one short text: neither the export nor the

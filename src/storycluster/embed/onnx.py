@@ -440,21 +440,23 @@ def _quantize_rows(model: Any, names: Sequence[str]) -> None:
     ])
     nodes = []
     for node in graph.node:
-        if node.name not in names or node.op_type != "MatMul":
-            nodes.append(node)
+        weight_name = node.input[1] if node.op_type == "MatMul" and node.name in names else ""
+        if weight_name not in weights or len(weights[weight_name].dims) != 2:
+            nodes.append(node)  # anything else, and a MatMul without a constant 2-D weight, stays as it is
             continue
-        weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
+        weight = numpy_helper.to_array(weights[weight_name]).astype(np.float32)
         column_scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127
         p = node.name  # every new name starts with the replaced node's
         graph.initializer.extend([
             numpy_helper.from_array(np.round(weight / column_scale).astype(np.int8), f"{p}/weight_int8"),
             numpy_helper.from_array(column_scale.astype(np.float32), f"{p}/weight_scale"),
         ])
-        graph.initializer.remove(weights[node.input[1]])
+        graph.initializer.remove(weights[weight_name])
         x, y = node.input[0], node.output[0]
         nodes += [
             helper.make_node("Abs", [x], [f"{p}/abs"], name=f"{p}/Abs"),
-            helper.make_node("ReduceMax", [f"{p}/abs"], [f"{p}/max"], name=f"{p}/ReduceMax", axes=[-1], keepdims=1),
+            helper.make_node("ReduceMax", [f"{p}/abs"], [f"{p}/max"], name=f"{p}/ReduceMax", axes=[-1],
+                             keepdims=1),
             helper.make_node("Max", [f"{p}/max", "rows/tiny"], [f"{p}/range"], name=f"{p}/Max"),
             helper.make_node("Div", [f"{p}/range", "rows/127"], [f"{p}/scale"], name=f"{p}/Div"),
             helper.make_node("Reshape", [f"{p}/scale", "rows/flat"], [f"{p}/scales"], name=f"{p}/Reshape"),
