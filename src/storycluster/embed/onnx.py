@@ -432,6 +432,13 @@ def _quantize_rows(model: Any, names: Sequence[str]) -> None:
 
     graph = model.graph
     weights = {tensor.name: tensor for tensor in graph.initializer}
+    replaced = {  # a MatMul without a constant 2-D weight stays as it is
+        node.name: weights[node.input[1]] for node in graph.node
+        if node.op_type == "MatMul" and node.name in names and node.input[1] in weights
+        and len(weights[node.input[1]].dims) == 2
+    }
+    if not replaced:
+        return
     graph.initializer.extend([
         numpy_helper.from_array(np.array(127.0, np.float32), "rows/127"),
         numpy_helper.from_array(np.array(1e-12, np.float32), "rows/tiny"),
@@ -440,18 +447,17 @@ def _quantize_rows(model: Any, names: Sequence[str]) -> None:
     ])
     nodes = []
     for node in graph.node:
-        weight_name = node.input[1] if node.op_type == "MatMul" and node.name in names else ""
-        if weight_name not in weights or len(weights[weight_name].dims) != 2:
-            nodes.append(node)  # anything else, and a MatMul without a constant 2-D weight, stays as it is
+        if node.name not in replaced:
+            nodes.append(node)
             continue
-        weight = numpy_helper.to_array(weights[weight_name]).astype(np.float32)
+        weight = numpy_helper.to_array(replaced[node.name]).astype(np.float32)
         column_scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127
         p = node.name  # every new name starts with the replaced node's
         graph.initializer.extend([
             numpy_helper.from_array(np.round(weight / column_scale).astype(np.int8), f"{p}/weight_int8"),
             numpy_helper.from_array(column_scale.astype(np.float32), f"{p}/weight_scale"),
         ])
-        graph.initializer.remove(weights[weight_name])
+        graph.initializer.remove(replaced[node.name])
         x, y = node.input[0], node.output[0]
         nodes += [
             helper.make_node("Abs", [x], [f"{p}/abs"], name=f"{p}/Abs"),
