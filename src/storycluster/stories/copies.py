@@ -44,16 +44,20 @@ def mark_copies(db: Database, appended: Appended) -> int:
     if not len(new_keys):
         return 0
     scores, neighbours = appended.nearest(CANDIDATES + 1)
-    candidates = {int(k) for k in neighbours.ravel() if k >= 0} | set(new_keys.tolist())
+    close = {  # the earlier articles whose vectors are near enough; only these pairs need their words compared
+        key: [int(other) for other, score in zip(row_keys, row_scores) if 0 <= other < key and score >= MIN_COSINE]
+        for key, row_scores, row_keys in zip(new_keys.tolist(), scores, neighbours)
+    }
+    close = {key: others for key, others in close.items() if others}
+    if not close:
+        return 0
+    candidates = set(close) | {other for others in close.values() for other in others}
     articles = db.articles(candidates)
     originals = db.originals(candidates)
     marked = 0
-    for key, row_scores, row_keys in zip(new_keys.tolist(), scores, neighbours):
+    for key, others in close.items():
         own = shingles(articles[key].text)
-        earlier = [
-            int(other) for other, score in zip(row_keys, row_scores)
-            if 0 <= other < key and score >= MIN_COSINE and jaccard(own, shingles(articles[int(other)].text)) >= MIN_JACCARD
-        ]
+        earlier = [other for other in others if jaccard(own, shingles(articles[other].text)) >= MIN_JACCARD]
         if earlier:
             original = originals.get(earlier[0]) or articles[earlier[0]].id
             db.set_duplicate(key, original)
