@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -314,3 +315,22 @@ def test_a_text_gets_the_same_vector_alone_or_in_any_batch(backend, cache_env):
     shuffled = embedder.encode([*TEXTS, *texts[::-1]])[len(TEXTS):][::-1]
     for vectors in (*in_batches, shuffled):
         assert np.abs(vectors - alone).max() <= 1e-5
+
+
+def test_a_caller_that_stops_early_does_not_wait_for_the_rest_of_the_window(cache_env, monkeypatch):
+    """The threads take a whole window of texts at once; when the caller stops after its first batch (an
+    error, Ctrl-C), the texts not yet started are dropped rather than embedded."""
+    manifest = json.loads((cache_env / "manifest.json").read_text())
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    encoder = onnx_backend.OnnxEncoder(cache_env, manifest)
+    run, calls = encoder._run, []
+    monkeypatch.setattr(encoder, "_run", lambda ids: calls.append(1) or run(ids))
+    texts = [f"{SEED_TEXT[:200]} {i}" for i in range(1000)]
+    batches = encoder.batches(texts, 8)
+    rows, vectors = next(batches)
+    assert vectors.shape == (8, encoder.dimension) and len(set(rows.tolist())) == 8
+    batches.close()
+    embedded = len(calls)
+    assert embedded < 100  # the first batch, and the few texts the two threads had started
+    time.sleep(0.2)
+    assert len(calls) == embedded  # nothing runs after the caller has gone
