@@ -147,11 +147,11 @@ class OnnxEncoder:
         tokeniser's own threads then compete with the model's.
         """
         by_length = np.argsort([len(t) for t in texts], kind="stable")[::-1]
-        windows = [by_length[start:start + TOKENIZE_WINDOW] for start in range(0, len(texts), TOKENIZE_WINDOW)]
         workers = min(self.threads, len(texts))
         with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
             run = pool.map if pool else map
-            for window in windows:
+            for start in range(0, len(texts), TOKENIZE_WINDOW):
+                window = by_length[start:start + TOKENIZE_WINDOW]
                 yield from _in_batches(window, run(self._run, self._tokenize([texts[i] for i in window])), batch_size)
 
     def _tokenize(self, texts: list[str]) -> list[list[int]]:

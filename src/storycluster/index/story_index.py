@@ -480,9 +480,8 @@ class StoryIndex:
         Only where this process embeds (``encode`` is the index's own); Ray's actors run this same code.
         """
         built = self._snapshot.manifest.export_format
-        if self._warned_of_export or not built or encode != self.embedder.encode:
-            return
-        if self.embedder.backend != ONNX_INT8:
+        if (self._warned_of_export or not built or encode != self.embedder.encode
+                or self.embedder.backend != ONNX_INT8):
             return
         self._warned_of_export = True
         if self.embedder.export_format != built:

@@ -44,11 +44,11 @@ def mark_copies(db: Database, appended: Appended) -> int:
     if not len(new_keys):
         return 0
     scores, neighbours = appended.nearest(CANDIDATES + 1)
-    close = {  # the earlier articles whose vectors are near enough; only these pairs need their words compared
-        key: [int(other) for other, score in zip(row_keys, row_scores) if 0 <= other < key and score >= MIN_COSINE]
-        for key, row_scores, row_keys in zip(new_keys.tolist(), scores, neighbours)
-    }
-    close = {key: others for key, others in close.items() if others}
+    close: dict[int, list[int]] = {}  # earlier articles near enough in vector: only their words are compared
+    for key, row_scores, row_keys in zip(new_keys.tolist(), scores, neighbours):
+        others = [int(k) for k, score in zip(row_keys, row_scores) if 0 <= k < key and score >= MIN_COSINE]
+        if others:
+            close[key] = others
     if not close:
         return 0
     candidates = set(close) | {other for others in close.values() for other in others}
