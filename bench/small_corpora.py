@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import scipy.sparse as sp
 from fit_pair_model import FIT_CORPORA, Corpus
 
 from storycluster.stories import clustering
@@ -42,7 +43,7 @@ class NormsKeepRare(TermWeights):
         super().__init__(df, n_docs, min_df=min_df, max_df=max_df)
         self.norm_idf = TermWeights(df, n_docs, min_df=1, max_df=max_df).idf
 
-    def weigh(self, counts):  # noqa: ANN001, ANN201  (a scipy.sparse matrix in and out, as TermWeights)
+    def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         weights = counts.astype(np.float32, copy=True)
         frequency = 1.0 + np.log(weights.data)
         rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
