@@ -85,6 +85,24 @@ def test_field_mapping_and_csv(tmp_path):
     assert [str(p) for p in reader.problems] == [f"{path}:4: warning: empty text; indexed on its title"]
 
 
+def test_a_file_of_headlines_alone_says_so_once_then_counts(tmp_path):
+    # a feed of headlines (empty text) is read whole, without a warning a line: the first, then a count
+    path = tmp_path / "headlines.jsonl"
+    rows = [{"id": str(i), "title": f"Headline {i}", "text": ""} for i in range(4)]
+    rows.insert(2, {"id": "full", "title": "With a body", "text": "A body."})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    other = tmp_path / "one.jsonl"
+    other.write_text(json.dumps({"id": "x", "title": "Alone", "text": ""}) + "\n")
+    articles, reader = read([path, other])
+    assert [a.text for a in articles] == ["Headline 0", "Headline 1", "A body.", "Headline 2", "Headline 3", "Alone"]
+    assert [str(p) for p in reader.problems] == [
+        f"{path}:1: warning: empty text; indexed on its title",
+        f"{path}: warning: 3 more records with empty text indexed on their titles",
+        f"{other}:1: warning: empty text; indexed on its title",
+    ]
+    assert reader.skipped == 0
+
+
 def test_csv_without_text_column_is_named(tmp_path):
     path = tmp_path / "feed.csv"
     path.write_text("id,body\n1,hello\n")

@@ -22,6 +22,7 @@ reported; numeric timestamps past the year 5000 are read as milliseconds.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -118,6 +119,7 @@ class ArticleReader:
         self.fetcher = fetcher
         self.problems: list[ReadProblem] = []
         self._seen: dict[str, tuple[str, str]] = {}  # id -> (content hash, where first read)
+        self._titles_only: int | None = None  # records of the file being read indexed on their titles
 
     @property
     def skipped(self) -> int:
@@ -217,7 +219,8 @@ class ArticleReader:
         if fmt == "text" and is_html_document(data):  # a whole web page saved as text is a web page
             fmt = "html"
         if fmt == "jsonl":
-            yield from self._read_jsonl(data, name)
+            with self._titles_only_said_once(name):
+                yield from self._read_jsonl(data, name)
         elif fmt == "html":
             yield from self._guard(name, lambda: self._page(data, name, text_id, url))
         elif fmt == "feed":
@@ -231,7 +234,8 @@ class ArticleReader:
                 self._report(name, str(exc))
                 return
             if fmt == "csv":
-                yield from self._read_csv(text, name, delimiter)
+                with self._titles_only_said_once(name):
+                    yield from self._read_csv(text, name, delimiter)
             else:
                 yield from self._guard(name, lambda: _article_from_text(text, text_id, self.max_chars))
 
@@ -350,7 +354,7 @@ class ArticleReader:
         if not text.strip():
             if not title:
                 raise _Problem("empty text")
-            self._report(location, "empty text; indexed on its title", warn=True)
+            self._note_title_only(location)
             text = title
         _check_length(text, self.max_chars)
         raw_id = record.get(names.id)
@@ -430,6 +434,28 @@ class ArticleReader:
                 warn=True,
             )
             self._seen[article.id] = (digest, first[1])
+
+    @contextlib.contextmanager
+    def _titles_only_said_once(self, name: str) -> Iterator[None]:
+        """Within one file of records, say of the first record with empty text only that it was indexed on its
+        title, and at the end how many more were: a feed of headlines alone is read without a warning a line."""
+        self._titles_only = 0
+        try:
+            yield
+        finally:
+            if self._titles_only and self._titles_only > 1:
+                more = self._titles_only - 1
+                what = f"{more} more records with empty text" if more > 1 else "1 more record with empty text"
+                self._report(name, f"{what} indexed on {'their titles' if more > 1 else 'its title'}", warn=True)
+            self._titles_only = None
+
+    def _note_title_only(self, location: str) -> None:
+        """A record with empty text is indexed on its title: said for the first of a file (for every record
+        read one by one, outside a file), counted for the others."""
+        if not self._titles_only:
+            self._report(location, "empty text; indexed on its title", warn=True)
+        if self._titles_only is not None:
+            self._titles_only += 1
 
     def _report(self, location: str, message: str, *, warn: bool = False) -> None:
         problem = ReadProblem(location, message, skipped=not warn)
