@@ -443,10 +443,10 @@ class ArticleReader:
         try:
             yield
         finally:
-            if self._titles_only and self._titles_only > 1:
-                more = self._titles_only - 1
-                what = f"{more} more records with empty text" if more > 1 else "1 more record with empty text"
-                self._report(name, f"{what} indexed on {'their titles' if more > 1 else 'its title'}", warn=True)
+            more = (self._titles_only or 1) - 1
+            if more:
+                self._report(name, f"{more} more record{'s' * (more > 1)} with empty text indexed on "
+                             f"{'their titles' if more > 1 else 'its title'}", warn=True)
             self._titles_only = None
 
     def _note_title_only(self, location: str) -> None:
