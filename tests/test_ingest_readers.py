@@ -90,6 +90,20 @@ def test_rss_and_atom_feeds_give_one_article_per_entry(tmp_path):
     assert by_id["urn:w:1"].source == "Port Wire" and by_id["urn:w:1"].published == "2024-05-02T09:00:00+00:00"
 
 
+def test_a_feed_of_headlines_alone_says_so_once_then_counts(tmp_path):
+    # a feed of headlines alone (no summaries) is read whole, with two warnings rather than one an entry
+    items = [{"guid": f"h-{i}", "link": f"http://harbour.example/h/{i}", "title": f"Strike day {i} in Busan"}
+             for i in range(4)]
+    items[2]["text"] = story("Busan")
+    feed = tmp_path / "headlines.xml"
+    feed.write_bytes(rss(items))
+    articles, problems = read([feed])
+    assert [a.text for a in articles] == ["Strike day 0 in Busan", "Strike day 1 in Busan", story("Busan"),
+                                          "Strike day 3 in Busan"]
+    assert problems == [f"{feed}[1]: warning: empty text; indexed on its title",
+                        f"{feed}: warning: 2 more records with empty text indexed on their titles"]
+
+
 def test_a_latin1_feed_keeps_its_accents(tmp_path):
     text = "Les dockers de Marseille ont cessé le travail lundi; grève générale à l'été, selon la préfecture."
     (tmp_path / "fr.rss").write_bytes(rss([{"guid": "f1", "link": "http://fr.example/1", "title": "Grève à Marseille",

@@ -258,12 +258,13 @@ class ArticleReader:
             return
         if warning:
             self._report(name, warning, warn=True)
-        for entry in entries:
-            location = f"{name}[{entry.number}]"
-            if entry.problem:
-                self._report(location, entry.problem)
-            else:
-                yield from self._guard(location, lambda: self._record(entry.record(), location, FieldMap()))
+        with self._titles_only_said_once(name):
+            for entry in entries:
+                location = f"{name}[{entry.number}]"
+                if entry.problem:
+                    self._report(location, entry.problem)
+                else:
+                    yield from self._guard(location, lambda: self._record(entry.record(), location, FieldMap()))
 
     def _read_warc(self, stream: BinaryIO, name: str) -> Iterator[Article]:
         try:
@@ -437,8 +438,8 @@ class ArticleReader:
 
     @contextlib.contextmanager
     def _titles_only_said_once(self, name: str) -> Iterator[None]:
-        """Within one file of records, say of the first record with empty text only that it was indexed on its
-        title, and at the end how many more were: a feed of headlines alone is read without a warning a line."""
+        """Within one file of records or one feed, say of the first record with empty text only that it was indexed
+        on its title, and at the end how many more were: headlines alone are read without a warning a line."""
         self._titles_only = 0
         try:
             yield
