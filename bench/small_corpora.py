@@ -41,15 +41,12 @@ class NormsKeepRare(TermWeights):
 
     def __init__(self, df: np.ndarray, n_docs: int, *, min_df: int = 2, max_df: float = 0.5) -> None:
         super().__init__(df, n_docs, min_df=min_df, max_df=max_df)
-        self.norm_idf = TermWeights(df, n_docs, min_df=1, max_df=max_df).idf
+        self.every_term = TermWeights(df, n_docs, min_df=1, max_df=max_df)
 
     def weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        weights = counts.astype(np.float32, copy=True)
-        frequency = 1.0 + np.log(weights.data)
-        rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
-        full = (frequency * self.norm_idf[weights.indices]).astype(np.float64)
-        norms = np.sqrt(np.bincount(rows, weights=full**2, minlength=weights.shape[0]))
-        weights.data = frequency * self.idf[weights.indices] / np.maximum(norms, 1e-12)[rows].astype(np.float32)
+        """Rows normalised over every term, then the terms these weights leave out set to zero."""
+        weights = self.every_term.weigh(counts)
+        weights.data[self.idf[weights.indices] == 0] = 0
         weights.eliminate_zeros()
         return weights
 
